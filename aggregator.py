@@ -1,0 +1,11 @@
+"""Aggregator: broadcast QTY, gather every rental's cars, show the best offer.
+
+Run: poetry run python aggregator.py [--expect N] [--timeout SECONDS] [--json]
+"""
+
+import sys
+
+from common.apps import aggregator_main
+
+if __name__ == "__main__":
+    sys.exit(aggregator_main())

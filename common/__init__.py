@@ -1,0 +1,1 @@
+"""Shared code of the sports-car rental aggregator and its rental services."""

@@ -1,0 +1,200 @@
+"""Command-line plumbing shared by the scripts: options, logging, signals, errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+import zmq
+from rich.console import Console
+from rich.logging import RichHandler
+
+__all__ = [
+    "DEFAULT_PUB",
+    "DEFAULT_REP",
+    "SetupError",
+    "Stopped",
+    "add_endpoint_options",
+    "add_verbosity_options",
+    "endpoint",
+    "make_console",
+    "open_socket",
+    "positive_float",
+    "positive_int",
+    "report_error",
+    "setup_logging",
+    "stop_on_signals",
+]
+
+DEFAULT_PUB = "tcp://127.0.0.1:5555"
+DEFAULT_REP = "tcp://127.0.0.1:5556"
+PUB_ENV = "CARRENTAL_PUB"
+REP_ENV = "CARRENTAL_REP"
+
+# When output goes to a file or a pipe there is no terminal width to respect;
+# a wide virtual one keeps table rows and log lines whole.
+PIPE_WIDTH = 160
+
+_ENDPOINT = re.compile(
+    r"^(tcp://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+|\*)|ipc://\S+)$"
+)
+
+
+class SetupError(Exception):
+    """A start-up failure the user can fix: bad endpoint, address in use."""
+
+
+class Stopped(Exception):
+    """Raised in the main thread when SIGINT or SIGTERM arrives."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into ``Stopped`` so every loop unwinds cleanly."""
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(signum)
+
+    signal.signal(signal.SIGINT, _raise)
+    signal.signal(signal.SIGTERM, _raise)
+
+
+def endpoint(text: str) -> str:
+    """Return ``text`` if it is a tcp:// or ipc:// endpoint; for argparse."""
+    if not _ENDPOINT.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an endpoint like tcp://127.0.0.1:5555"
+        )
+    return text
+
+
+def positive_int(text: str) -> int:
+    """Return ``text`` as a whole number above zero; for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Return ``text`` as a finite number of seconds above zero; for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    """Add --pub and --rep, defaulting to CARRENTAL_PUB and CARRENTAL_REP."""
+    for flag, env, default, socket_name in (
+        ("--pub", PUB_ENV, DEFAULT_PUB, "PUB (broadcast)"),
+        ("--rep", REP_ENV, DEFAULT_REP, "REP (reply)"),
+    ):
+        parser.add_argument(
+            flag,
+            metavar="ENDPOINT",
+            type=_endpoint_from(env),
+            default=os.environ.get(env, default),
+            help=f"{socket_name} endpoint to {verb} (default: ${env} or {default})",
+        )
+
+
+def _endpoint_from(env: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        try:
+            return endpoint(text)
+        except argparse.ArgumentTypeError as exc:
+            if os.environ.get(env) == text:
+                raise argparse.ArgumentTypeError(f"{exc} (from ${env})") from None
+            raise
+
+    return check
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
+    """Add -v/--verbose and -q/--quiet, each usable more than once."""
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (DEBUG)"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="count", default=0, help="log less (warnings only)"
+    )
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """Return a rich console, wide enough not to cut lines when not a terminal."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=PIPE_WIDTH)
+    return console
+
+
+def setup_logging(verbose: int, quiet: int) -> Console:
+    """Send log records through RichHandler to stderr; return that console.
+
+    The level starts at INFO and moves by 10 per -q or -v.
+    """
+    console = make_console(stderr=True)
+    level = min(max(logging.INFO + 10 * (quiet - verbose), logging.DEBUG), 50)
+    handler = RichHandler(
+        console=console,
+        show_path=False,
+        markup=False,
+        rich_tracebacks=True,
+    )
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
+    return console
+
+
+def report_error(message: str) -> None:
+    """Write one line to stderr, prefixed with the program's name."""
+    prog = os.path.basename(sys.argv[0]) or "carrental"
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def open_socket(
+    ctx: zmq.Context, kind: int, address: str, *, bind: bool, **options: int
+) -> zmq.Socket:
+    """Create a socket, set its options, then bind or connect it to ``address``.
+
+    Options take effect only when set before bind/connect, hence this helper.
+    Raise SetupError naming the endpoint when ZeroMQ refuses it.
+    """
+    sock = ctx.socket(kind)
+    for name, value in options.items():
+        setattr(sock, name, value)
+    # Linger 0: unsent messages are dropped at close, so exiting never hangs.
+    sock.linger = 0
+    # IPv6 must be switched on before bind/connect for a [::1]-style address.
+    sock.ipv6 = "[" in address
+    try:
+        if bind:
+            sock.bind(address)
+        else:
+            sock.connect(address)
+    except zmq.ZMQError as exc:
+        sock.close()
+        verb = "bind" if bind else "connect"
+        kind_name = zmq.SocketType(kind).name
+        hint = ""
+        if exc.errno == zmq.EADDRINUSE:
+            hint = " (is another aggregator running? choose a port with --pub/--rep)"
+        raise SetupError(
+            f"cannot {verb} {kind_name} to {address!r}: {exc.strerror}{hint}"
+        ) from exc
+    return sock

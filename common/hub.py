@@ -1,0 +1,181 @@
+"""The aggregator's side of a round: broadcast QTY, gather and acknowledge replies."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import zmq
+
+from common.cli import open_socket
+from common.consolidate import RoundResult
+from common.protocol import (
+    ACK,
+    ERR,
+    MAX_MESSAGE_BYTES,
+    ProtocolError,
+    Reply,
+    RoundIds,
+    decode_cars,
+    decode_header,
+    encode_query,
+)
+
+__all__ = ["Aggregator", "Progress"]
+
+logger = logging.getLogger(__name__)
+
+# While a round is open its QTY is sent again at this interval, so a rental
+# that connects late (SUB sockets miss what was published before they joined)
+# still hears it.
+REBROADCAST_INTERVAL_S = 0.25
+
+Progress = Callable[[list[str]], None]
+"""Called with the names answered so far, each time a new rental answers."""
+
+
+class Aggregator:
+    """Bind PUB and REP, and run rounds of scatter-gather over them."""
+
+    def __init__(self, pub_endpoint: str, rep_endpoint: str) -> None:
+        self.pub_endpoint = pub_endpoint
+        self.rep_endpoint = rep_endpoint
+        self.round_ids = RoundIds()
+        self._ctx: zmq.Context | None = None
+        self._pub: zmq.Socket | None = None
+        self._rep: zmq.Socket | None = None
+
+    def __enter__(self) -> Aggregator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Bind both sockets; raise SetupError naming a bad or busy endpoint."""
+        if self._ctx is not None:
+            return
+        self._ctx = zmq.Context()
+        try:
+            self._pub = open_socket(self._ctx, zmq.PUB, self.pub_endpoint, bind=True)
+            # The size limit is set before bind; libzmq drops the connection
+            # of a peer whose message is larger, without an answer.
+            self._rep = open_socket(
+                self._ctx,
+                zmq.REP,
+                self.rep_endpoint,
+                bind=True,
+                maxmsgsize=MAX_MESSAGE_BYTES,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        logger.info(
+            "bound PUB=%s REP=%s run=%s",
+            self._pub.last_endpoint.decode(),
+            self._rep.last_endpoint.decode(),
+            self.round_ids.prefix,
+        )
+
+    def stop(self) -> None:
+        """Close both sockets and the context, dropping anything unsent."""
+        if self._ctx is None:
+            return
+        self._ctx.destroy(linger=0)
+        self._ctx = self._pub = self._rep = None
+
+    def run_round(
+        self,
+        expected: int,
+        timeout_s: float,
+        on_progress: Progress | None = None,
+    ) -> RoundResult:
+        """Broadcast QTY and gather replies until ``expected`` rentals answered.
+
+        The round ends the moment the last expected reply arrives, or at the
+        deadline with what arrived by then.
+        """
+        if self._pub is None or self._rep is None:
+            raise RuntimeError("the aggregator is not started")
+        round_id = self.round_ids.next()
+        replies: dict[str, Reply] = {}
+        warned_duplicates: set[str] = set()
+        started = time.monotonic()
+        deadline = started + timeout_s
+        next_broadcast = started
+        logger.info("round %s started, expecting %d rentals", round_id, expected)
+
+        while len(replies) < expected:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= next_broadcast:
+                self._pub.send_multipart(encode_query(round_id))
+                logger.debug("broadcast QTY round=%s", round_id)
+                next_broadcast = now + REBROADCAST_INTERVAL_S
+            wait_ms = max(0, int((min(next_broadcast, deadline) - now) * 1000))
+            if not self._rep.poll(wait_ms, zmq.POLLIN):
+                continue
+            reply = self._answer(self._rep, round_id)
+            if reply is None:
+                continue
+            if reply.name in replies:
+                if reply.name not in warned_duplicates:
+                    warned_duplicates.add(reply.name)
+                    logger.warning(
+                        "second reply from %r in round %s: kept the first",
+                        reply.name,
+                        round_id,
+                    )
+                continue
+            replies[reply.name] = reply
+            logger.info("reply from %r: %d cars", reply.name, len(reply.cars))
+            if on_progress is not None:
+                on_progress(list(replies))
+
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if len(replies) < expected:
+            logger.warning(
+                "round %s closed at its deadline: %d of %d rentals answered",
+                round_id,
+                len(replies),
+                expected,
+            )
+        else:
+            logger.info("round %s finished in %.1f ms", round_id, elapsed_ms)
+        return RoundResult.build(
+            number=self.round_ids.count,
+            round_id=round_id,
+            expected=expected,
+            elapsed_ms=elapsed_ms,
+            replies=list(replies.values()),
+        )
+
+    def _answer(self, rep: zmq.Socket, round_id: str) -> Reply | None:
+        """Receive and answer one REP message; return it if it counts this round.
+
+        Whatever arrives gets an answer, so the peer's REQ lockstep completes.
+        """
+        frames = rep.recv_multipart()
+        try:
+            sent_round, name, location, api_url, count = decode_header(frames)
+            if sent_round != round_id:
+                if not self.round_ids.was_issued(sent_round):
+                    raise ProtocolError(f"unknown round id {sent_round!r}")
+                logger.info("late reply from %r to round %s: ignored", name, sent_round)
+                rep.send_multipart([ACK, sent_round.encode()])
+                return None
+            cars = decode_cars(frames[-1], count)
+        except ProtocolError as exc:
+            logger.warning("rejected reply: %s (frames=%r)", exc, _preview(frames))
+            rep.send_multipart([ERR, str(exc).encode()])
+            return None
+        rep.send_multipart([ACK, round_id.encode()])
+        return Reply(round_id, name, location, api_url, cars)
+
+
+def _preview(frames: list[bytes]) -> list[bytes]:
+    """Return the first bytes of at most eight frames, for a log line."""
+    return [frame[:40] for frame in frames[:8]]

@@ -1,0 +1,12 @@
+"""Rental service for Locadora A - Centro: answers the aggregator's QTY.
+
+Run: poetry run python rental_service.py [--once]
+"""
+
+import sys
+
+from common.apps import rental_main
+from common.cars import fleet_a
+
+if __name__ == "__main__":
+    sys.exit(rental_main(None, fleet_a, "rental_service.py"))

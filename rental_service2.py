@@ -1,0 +1,12 @@
+"""Rental service for Locadora B - Aeroporto: answers the aggregator's QTY.
+
+Run: poetry run python rental_service2.py [--once]
+"""
+
+import sys
+
+from common.apps import rental_main
+from common.cars import fleet_b
+
+if __name__ == "__main__":
+    sys.exit(rental_main(None, fleet_b, "rental_service2.py"))
