@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from datetime import datetime
 
 from common.cars import Rental, utc_now
 from common.cli import (
+    Parser,
     SetupError,
     Stopped,
     add_endpoint_options,
@@ -37,9 +37,9 @@ EXIT_MISSING = 1
 EXIT_USAGE = 2
 
 
-def aggregator_parser() -> argparse.ArgumentParser:
+def aggregator_parser() -> Parser:
     """Return the aggregator's option parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="aggregator.py",
         description="Broadcast QTY to the rental services, gather their cars "
         "and show every available car with the cheapest offer highlighted.",
@@ -102,7 +102,7 @@ def rental_main(
 ) -> int:
     """Serve one rental's fleet until Ctrl+C; return 0, or 2 for bad set-up."""
     fleet = default_rental(utc_now())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog,
         description=f"Answer the aggregator's QTY broadcasts with the available "
         f"cars of {fleet.name}.",

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
+from typing import NoReturn
 
 import zmq
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.logging import RichHandler
 __all__ = [
     "DEFAULT_PUB",
     "DEFAULT_REP",
+    "Parser",
     "SetupError",
     "Stopped",
     "add_endpoint_options",
@@ -44,6 +46,13 @@ PIPE_WIDTH = 160
 _ENDPOINT = re.compile(
     r"^(tcp://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+|\*)|ipc://\S+)$"
 )
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are a single line on stderr."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 class SetupError(Exception):
@@ -195,6 +204,6 @@ def open_socket(
         if exc.errno == zmq.EADDRINUSE:
             hint = " (is another aggregator running? choose a port with --pub/--rep)"
         raise SetupError(
-            f"cannot {verb} {kind_name} to {address!r}: {exc.strerror}{hint}"
+            f"cannot {verb} {kind_name} to {address!r}: {zmq.strerror(exc.errno)}{hint}"
         ) from exc
     return sock

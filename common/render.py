@@ -27,6 +27,7 @@ def waiting_message(answered: list[str], expected: int) -> str:
 
 def print_table(console: Console, result: RoundResult, timeout_s: float) -> None:
     """Print every available car, the best offer highlighted, then the totals."""
+    offers = result.offers()
     best = result.best_offer()
     table = Table(title=f"Available sports cars (round {result.number})")
     table.add_column("Rental", overflow="fold")
@@ -34,7 +35,7 @@ def print_table(console: Console, result: RoundResult, timeout_s: float) -> None
     table.add_column("Car", overflow="fold")
     table.add_column("Daily rate (R$)", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
-    for offer in result.offers():
+    for offer in offers:
         is_best = offer == best
         table.add_row(
             offer.rental.name,
@@ -44,8 +45,8 @@ def print_table(console: Console, result: RoundResult, timeout_s: float) -> None
             BEST_MARK if is_best else "",
             style=BEST_STYLE if is_best else None,
         )
-    console.print(table)
-
+    if offers:
+        console.print(table)
     if best is None:
         console.print("No car is available.")
     else:
