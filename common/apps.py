@@ -22,6 +22,7 @@ from common.cli import (
     stop_on_signals,
 )
 from common.hub import Aggregator
+from common.protocol import ProtocolError, check_text
 from common.render import print_json, print_table, waiting_message
 from common.service import RentalService
 
@@ -122,8 +123,10 @@ def rental_main(
     add_verbosity_options(parser)
     args = parser.parse_args(argv)
     for flag, value in (("--name", args.name), ("--location", args.location)):
-        if not value.strip() or len(value) > 200:
-            parser.error(f"argument {flag}: must be 1 to 200 characters")
+        try:
+            check_text(value, flag)
+        except ProtocolError as exc:
+            parser.error(f"argument {exc}")
 
     setup_logging(args.verbose, args.quiet)
     stop_on_signals()

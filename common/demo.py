@@ -5,20 +5,19 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import zmq
 from rich.console import Console
 from rich.text import Text
 
 from common.cli import (
-    DEFAULT_PUB,
-    DEFAULT_REP,
     Parser,
     Stopped,
+    add_endpoint_options,
     add_verbosity_options,
     make_console,
     positive_float,
@@ -29,7 +28,6 @@ from common.cli import (
 __all__ = ["demo_main"]
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 DEFAULT_TIMEOUT_S = 30.0
 # The rentals start this long after the aggregator, to show that a late
 # joiner still hears the round (the aggregator re-broadcasts QTY).
@@ -37,25 +35,24 @@ RENTAL_DELAY_S = 1.0
 READY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 3.0
 PREFIX_WIDTH = 12
-READY_LINE = re.compile(r"bound PUB=")
+BOUND_LINE = re.compile(r"bound PUB=(\S+) REP=(\S+)")
+RENTALS = (
+    ("locadora A", "rental_service.py", "bold magenta"),
+    ("locadora B", "rental_service2.py", "bold yellow"),
+)
 
 
 class Child:
     """A script run as a child process, its stderr lines shown with a prefix."""
 
     def __init__(
-        self,
-        name: str,
-        argv: list[str],
-        console: Console,
-        style: str,
-        *,
-        ready: re.Pattern[str] | None = None,
+        self, name: str, argv: list[str], console: Console, style: str
     ) -> None:
         self.name = name
-        # Set when the ready line is seen (bound = True) or the child ends.
-        self.ready = threading.Event()
-        self.bound = False
+        # The aggregator's "bound" line, and an event set when it is seen or
+        # when the child's output ends, whichever comes first.
+        self.bound: re.Match[str] | None = None
+        self.bound_or_ended = threading.Event()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["COLUMNS"] = str(max(60, console.width - PREFIX_WIDTH - 3))
         self.proc = subprocess.Popen(
@@ -67,23 +64,21 @@ class Child:
             text=True,
             errors="replace",
         )
+        console.print(f"demo: started {name} (pid {self.proc.pid})", highlight=False)
         self._reader = threading.Thread(
-            target=self._relay, args=(console, style, ready), daemon=True
+            target=self._relay, args=(console, style), daemon=True
         )
         self._reader.start()
 
-    def _relay(
-        self, console: Console, style: str, ready: re.Pattern[str] | None
-    ) -> None:
-        assert self.proc.stderr is not None
+    def _relay(self, console: Console, style: str) -> None:
+        assert self.proc.stderr is not None  # for the type checker: set by PIPE
         for line in self.proc.stderr:
             prefix = Text(f"{self.name:<{PREFIX_WIDTH}} | ", style=style)
             console.print(prefix + Text(line.rstrip()), highlight=False)
-            if ready is not None and ready.search(line):
-                self.bound = True
-                self.ready.set()
-        # End of output: the child is exiting, so nobody should wait for it.
-        self.ready.set()
+            if self.bound is None and (match := BOUND_LINE.search(line)):
+                self.bound = match
+                self.bound_or_ended.set()
+        self.bound_or_ended.set()
 
     def stop(self) -> None:
         """Ask the child to stop with SIGINT; kill it if it does not in time."""
@@ -97,17 +92,17 @@ class Child:
         self._reader.join(STOP_TIMEOUT_S)
 
 
-def free_endpoint(default: str) -> str:
-    """Return ``default`` if its port is free on the loopback, else a free one."""
-    port = int(default.rsplit(":", 1)[1])
-    for candidate in (port, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind((HOST, candidate))
-            except OSError:
-                continue
-            return f"tcp://{HOST}:{probe.getsockname()[1]}"
-    raise OSError("no free port on the loopback")
+def bindable(address: str) -> str:
+    """Return ``address``, or the same host with any free port if its port is taken."""
+    with zmq.Context() as ctx, ctx.socket(zmq.PUB) as probe:
+        probe.linger = 0
+        try:
+            probe.bind(address)
+        except zmq.ZMQError as exc:
+            if exc.errno == zmq.EADDRINUSE and address.startswith("tcp://"):
+                return address.rsplit(":", 1)[0] + ":*"
+        # Any other problem is left for the aggregator to report.
+    return address
 
 
 def demo_main(argv: list[str] | None = None) -> int:
@@ -115,8 +110,10 @@ def demo_main(argv: list[str] | None = None) -> int:
     parser = Parser(
         prog="demo.py",
         description="Start the aggregator, then both rental services a moment "
-        "later, and show the consolidated table.",
+        "later, and show the consolidated table. Taken ports are replaced by "
+        "free ones.",
     )
+    add_endpoint_options(parser, "bind")
     parser.add_argument(
         "--timeout",
         type=positive_float,
@@ -129,38 +126,43 @@ def demo_main(argv: list[str] | None = None) -> int:
     stop_on_signals()
 
     console = make_console(stderr=True)
-    pub, rep = free_endpoint(DEFAULT_PUB), free_endpoint(DEFAULT_REP)
-    flags = ["--pub", pub, "--rep", rep]
-    flags += ["-v"] * args.verbose + ["-q"] * args.quiet
+    verbosity = ["-v"] * args.verbose + ["-q"] * args.quiet
     children: list[Child] = []
     try:
         aggregator = Child(
             "aggregator",
-            ["aggregator.py", *flags, "--timeout", f"{args.timeout:g}"],
+            [
+                "aggregator.py",
+                "--timeout",
+                f"{args.timeout:g}",
+                *verbosity,
+                "--pub",
+                bindable(args.pub),
+                "--rep",
+                bindable(args.rep),
+            ],
             console,
             "bold cyan",
-            ready=READY_LINE,
         )
         children.append(aggregator)
-        if not aggregator.ready.wait(READY_TIMEOUT_S):
+        if not aggregator.bound_or_ended.wait(READY_TIMEOUT_S):
             report_error(f"the aggregator did not bind within {READY_TIMEOUT_S:g} s")
             return 1
-        if aggregator.proc.poll() is not None or not aggregator.bound:
+        if aggregator.bound is None:
             return aggregator.proc.wait(STOP_TIMEOUT_S)
+        pub, rep = aggregator.bound.groups()
         console.print(
-            f"demo: aggregator bound; rentals start in {RENTAL_DELAY_S:g} s",
+            f"demo: rentals start in {RENTAL_DELAY_S:g} s, after the round began",
             highlight=False,
         )
         try:
-            # The pause before the rentals start, cut short if the aggregator fails.
+            # The pause before the rentals start, cut short if the aggregator ends.
             return aggregator.proc.wait(RENTAL_DELAY_S)
         except subprocess.TimeoutExpired:
             pass
-        for name, script, style in (
-            ("locadora A", "rental_service.py", "bold magenta"),
-            ("locadora B", "rental_service2.py", "bold yellow"),
-        ):
-            children.append(Child(name, [script, *flags], console, style))
+        for name, script, style in RENTALS:
+            argv = [script, "--pub", pub, "--rep", rep, *verbosity]
+            children.append(Child(name, argv, console, style))
         return aggregator.proc.wait(args.timeout + READY_TIMEOUT_S)
     except Stopped as stop:
         return 128 + stop.signum
@@ -168,7 +170,8 @@ def demo_main(argv: list[str] | None = None) -> int:
         report_error("the aggregator did not finish its round in time")
         return 1
     finally:
-        # A second Ctrl+C must not interrupt the clean-up, which is bounded.
+        # Further signals must not cut the clean-up short; it is bounded.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(children):
             child.stop()

@@ -29,6 +29,7 @@ __all__ = [
     "ProtocolError",
     "Reply",
     "RoundIds",
+    "check_text",
     "decode_cars",
     "decode_reply",
     "encode_query",
@@ -46,6 +47,8 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_TEXT_CHARS = 200
 MAX_CARS = 20_000
 MAX_DAILY_RATE = Decimal("1000000")
+CENT = Decimal("0.01")
+MAX_CAR_ID = 2**63 - 1
 FIRST_CAR_YEAR = 1886
 LAST_CAR_YEAR = 2100
 
@@ -184,11 +187,18 @@ def _text(frame: bytes, what: str) -> str:
         text = frame.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError(f"{what} is not UTF-8 text") from None
+    check_text(text, what)
+    return text
+
+
+def check_text(text: str, what: str) -> None:
+    """Raise ProtocolError unless ``text`` is short, printable and not blank."""
     if not text.strip():
         raise ProtocolError(f"{what} is empty")
+    if not text.isprintable():
+        raise ProtocolError(f"{what} holds control characters")
     if len(text) > MAX_TEXT_CHARS:
         raise ProtocolError(f"{what} is over {MAX_TEXT_CHARS} characters")
-    return text
 
 
 def _check_car(car: object) -> None:
@@ -197,18 +207,19 @@ def _check_car(car: object) -> None:
     state = getattr(car, "__dict__", None)
     if not isinstance(state, dict) or set(state) != _CAR_FIELDS:
         raise ProtocolError("car does not have exactly the Car fields")
-    if type(car.id) is not int or car.id < 0:
+    if type(car.id) is not int or not 0 <= car.id <= MAX_CAR_ID:
         raise ProtocolError(f"car id {car.id!r} is not a whole number")
     if type(car.year) is not int or not FIRST_CAR_YEAR <= car.year <= LAST_CAR_YEAR:
         raise ProtocolError(f"car year {car.year!r} is not plausible")
     for label, value in (("make", car.make), ("model", car.model)):
-        if type(value) is not str or not value.strip() or len(value) > MAX_TEXT_CHARS:
-            raise ProtocolError(f"car {label} {str(value)[:20]!r} is not a short text")
+        if type(value) is not str:
+            raise ProtocolError(f"car {label} is a {type(value).__name__}, not text")
+        check_text(value, f"car {label}")
     rate = car.daily_rate
     if type(rate) is not Decimal or not rate.is_finite():
         raise ProtocolError(f"daily rate {str(rate)[:20]!r} is not a finite Decimal")
-    if not Decimal(0) < rate < MAX_DAILY_RATE:
-        raise ProtocolError(f"daily rate {str(rate)[:20]!r} is out of range")
+    if not CENT <= rate < MAX_DAILY_RATE or rate != rate.quantize(CENT):
+        raise ProtocolError(f"daily rate {str(rate)[:20]!r} is not an amount in R$")
     until = car.rented_until
     if until is not None and (type(until) is not datetime or until.tzinfo is None):
         raise ProtocolError("rented_until is not a timezone-aware datetime")

@@ -19,10 +19,11 @@ BEST_MARK = "★ best offer"
 BEST_STYLE = "bold green"
 
 
-def waiting_message(answered: list[str], expected: int) -> str:
+def waiting_message(answered: list[str], expected: int) -> Text:
     """Return the status line shown while a round is open."""
     text = f"waiting for rental services: {len(answered)}/{expected} answered"
-    return f"{text}: {', '.join(answered)}" if answered else text
+    # Rental names come from the network: Text keeps them from being markup.
+    return Text(f"{text}: {', '.join(answered)}" if answered else text)
 
 
 def print_table(console: Console, result: RoundResult, timeout_s: float) -> None:
@@ -37,10 +38,11 @@ def print_table(console: Console, result: RoundResult, timeout_s: float) -> None
     table.add_column("", no_wrap=True)
     for offer in offers:
         is_best = offer == best
+        # Texts from the network go in as Text, never as rich markup.
         table.add_row(
-            offer.rental.name,
-            offer.rental.location,
-            offer.car.title,
+            Text(offer.rental.name),
+            Text(offer.rental.location),
+            Text(offer.car.title),
             money(offer.car.daily_rate),
             BEST_MARK if is_best else "",
             style=BEST_STYLE if is_best else None,
