@@ -59,8 +59,12 @@ class SetupError(Exception):
     """A start-up failure the user can fix: bad endpoint, address in use."""
 
 
-class Stopped(Exception):
-    """Raised in the main thread when SIGINT or SIGTERM arrives."""
+class Stopped(BaseException):
+    """Raised in the main thread when SIGINT or SIGTERM arrives.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception``
+    (logging's handlers have one) can swallow it.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -79,10 +83,14 @@ def stop_on_signals() -> None:
 
 def endpoint(text: str) -> str:
     """Return ``text`` if it is a tcp:// or ipc:// endpoint; for argparse."""
-    if not _ENDPOINT.match(text):
+    match = _ENDPOINT.match(text)
+    if not match:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an endpoint like tcp://127.0.0.1:5555"
         )
+    port = match[3]
+    if port is not None and port != "*" and not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} has a port outside 1-65535")
     return text
 
 
@@ -201,7 +209,9 @@ def open_socket(
         verb = "bind" if bind else "connect"
         kind_name = zmq.SocketType(kind).name
         hint = ""
-        if exc.errno == zmq.EADDRINUSE:
+        if not bind and "*" in address:
+            hint = " ('*' is for binding: connect to the aggregator's host and port)"
+        elif exc.errno == zmq.EADDRINUSE:
             hint = " (is another aggregator running? choose a port with --pub/--rep)"
         raise SetupError(
             f"cannot {verb} {kind_name} to {address!r}: {zmq.strerror(exc.errno)}{hint}"

@@ -73,11 +73,15 @@ class Aggregator:
             self.stop()
             raise
         logger.info(
-            "bound PUB=%s REP=%s run=%s",
-            self._pub.last_endpoint.decode(),
-            self._rep.last_endpoint.decode(),
-            self.round_ids.prefix,
+            "bound PUB=%s REP=%s run=%s", *self.endpoints, self.round_ids.prefix
         )
+
+    @property
+    def endpoints(self) -> tuple[str, str]:
+        """Return the PUB and REP endpoints as bound, with real port numbers."""
+        if self._pub is None or self._rep is None:
+            raise RuntimeError("the aggregator is not started")
+        return self._pub.last_endpoint.decode(), self._rep.last_endpoint.decode()
 
     def stop(self) -> None:
         """Close both sockets and the context, dropping anything unsent."""

@@ -35,6 +35,8 @@ class Proc:
             stderr=subprocess.PIPE,
             text=True,
             errors="replace",
+            # A group of its own, so that clean-up reaches its children too.
+            start_new_session=True,
         )
         self._lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self._changed = threading.Condition()
@@ -108,7 +110,9 @@ class Proc:
         self.popen.send_signal(signum)
 
     def kill(self) -> None:
-        """Kill the process if it still runs, and reap it."""
-        if self.popen.poll() is None:
-            self.popen.kill()
+        """Kill the process and anything it started, and reap it."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.popen.wait()
