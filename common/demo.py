@@ -21,6 +21,7 @@ from common.cli import (
     add_verbosity_options,
     make_console,
     positive_float,
+    positive_int,
     report_error,
     stop_on_signals,
 )
@@ -114,6 +115,14 @@ def demo_main(argv: list[str] | None = None) -> int:
         "free ones.",
     )
     add_endpoint_options(parser, "bind")
+    parser.add_argument(
+        "--expect",
+        type=positive_int,
+        default=len(RENTALS),
+        metavar="N",
+        help="rentals the round waits for; above 2, start the others yourself "
+        f"(default: {len(RENTALS)})",
+    )
     parser.add_argument(
         "--timeout",
         type=positive_float,

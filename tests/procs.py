@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ANY_PORT = "tcp://127.0.0.1:*"
 BOUND = re.compile(r"bound PUB=(\S+) REP=(\S+)")
 EVENT_TIMEOUT_S = 15.0
+RENTAL_SCRIPTS = ["rental_service.py", "rental_service2.py"]
 
 
 class Proc:
@@ -95,6 +96,13 @@ class Proc:
             )
         return matches[count - 1]
 
+    def matches(self, pattern: str, *, stream: str = "stderr") -> list[re.Match[str]]:
+        """Return every match of ``pattern`` in the lines read so far."""
+        regex = re.compile(pattern)
+        with self._changed:
+            lines = list(self._lines[stream])
+        return [m for m in map(regex.search, lines) if m is not None]
+
     def _alive(self) -> bool:
         return self.popen.poll() is None or any(r.is_alive() for r in self._readers)
 
@@ -116,3 +124,10 @@ class Proc:
         except ProcessLookupError:
             pass
         self.popen.wait()
+
+
+def start_rentals(spawn, pub: str, rep: str, *extra: str) -> list[Proc]:
+    """Start both rental services connected to ``pub`` and ``rep``."""
+    return [
+        spawn(script, "--pub", pub, "--rep", rep, *extra) for script in RENTAL_SCRIPTS
+    ]

@@ -8,9 +8,8 @@ import signal
 import pytest
 
 from common.render import BEST_MARK
-from tests.procs import ANY_PORT
+from tests.procs import ANY_PORT, start_rentals
 
-RENTAL_SCRIPTS = ["rental_service.py", "rental_service2.py"]
 EXPECTED_BEST = {
     "rental": "Locadora B - Aeroporto",
     "location": "Aeroporto",
@@ -23,12 +22,6 @@ EXPECTED_BEST = {
     },
     "daily_rate": "1800.00",
 }
-
-
-def start_rentals(spawn, pub: str, rep: str, *extra: str) -> list:
-    return [
-        spawn(script, "--pub", pub, "--rep", rep, *extra) for script in RENTAL_SCRIPTS
-    ]
 
 
 def test_rentals_joining_late_are_still_heard(aggregator, spawn):
@@ -112,8 +105,18 @@ def test_table_marks_the_best_offer_in_text(aggregator, spawn):
 
 def test_rentals_use_their_own_name_and_location(aggregator, spawn):
     agg, pub, rep = aggregator("--json", "--expect", "1", "--timeout", "30")
-    spawn("rental_service2.py", "--pub", pub, "--rep", rep, "--once",
-          "--name", "Locadora C - Galeão", "--location", "Galeão")  # fmt: skip
+    spawn(
+        "rental_service2.py",
+        "--pub",
+        pub,
+        "--rep",
+        rep,
+        "--once",
+        "--name",
+        "Locadora C - Galeão",
+        "--location",
+        "Galeão",
+    )
 
     assert agg.wait() == 0
     (rental,) = json.loads(agg.stdout)["rentals"]

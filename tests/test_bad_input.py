@@ -1,0 +1,236 @@
+"""Hostile and broken messages sent to the real aggregator's REP socket."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pickle
+import struct
+import subprocess
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from common.cars import Car
+from common.protocol import CARS, ERR, ProtocolError, decode_cars, encode_reply
+
+ANSWER_WAIT_MS = 5000
+EXAMPLES_PER_BATCH = 500
+# A real rental's name: a bad message that slipped through would take its
+# place in the round and change the table.
+VICTIM = "Locadora A - Centro"
+GOOD_CAR = Car(1, 2024, "BMW", "M4", Decimal("100.00"))
+
+
+class _Calls:
+    """Pickles as a call of ``func(*args)``: what an attacker would send."""
+
+    def __init__(self, func, *args) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+def forbidden_payloads(marker: str) -> list[bytes]:
+    """Return pickles that would create ``marker`` if anything in them ran."""
+    calls = [
+        _Calls(os.system, f"touch {marker}"),
+        _Calls(subprocess.Popen, ["touch", marker]),
+        _Calls(eval, f"open({marker!r}, 'w')"),
+        _Calls(exec, f"open({marker!r}, 'w')"),
+        functools.partial(os.system, f"touch {marker}"),
+    ]
+    payloads = []
+    for call in calls:
+        evil_car = Car(1, 2024, "BMW", "M4", Decimal("1.00"))
+        object.__setattr__(evil_car, "model", call)
+        for wrapped in (call, [call], [GOOD_CAR, [call]], [evil_car]):
+            payloads.append(pickle.dumps(wrapped))
+    return payloads
+
+
+def not_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+bad_text = st.one_of(
+    st.just(b""),
+    st.text(" \t", min_size=1, max_size=5).map(str.encode),
+    st.binary(min_size=1, max_size=30).filter(not_utf8),
+    st.text(min_size=201, max_size=260).map(str.encode),
+    st.text(st.characters(categories=["Cc"]), min_size=1, max_size=3).map(
+        lambda t: f"A{t}".encode()
+    ),
+)
+
+bad_field = {
+    "id": st.one_of(
+        st.integers(max_value=-1),
+        st.integers(min_value=2**63),
+        st.text(),
+        st.floats(),
+        st.booleans(),
+        st.none(),
+    ),
+    "year": st.one_of(
+        st.integers(max_value=1885),
+        st.integers(min_value=2101),
+        st.floats(),
+        st.text(),
+        st.none(),
+    ),
+    "make": st.one_of(
+        bad_text.map(lambda b: b.decode("utf-8", "replace")),
+        st.integers(),
+        st.binary(),
+        st.just(""),
+    ),
+    "model": st.one_of(st.just(""), st.just("x" * 201), st.integers(), st.none()),
+    "daily_rate": st.one_of(
+        st.decimals(max_value=0, allow_nan=False),
+        st.decimals(min_value=1_000_000, allow_infinity=False, allow_nan=False),
+        st.sampled_from(
+            [
+                Decimal("NaN"),
+                Decimal("sNaN"),
+                Decimal("Infinity"),
+                Decimal("-Infinity"),
+                Decimal("1.001"),
+            ]
+        ),
+        st.floats(),
+        st.text(),
+        st.integers(),
+    ),
+    "rented_until": st.one_of(st.datetimes(), st.text(), st.integers()),
+}
+
+
+@st.composite
+def bad_car(draw) -> Car:
+    field = draw(st.sampled_from(sorted(bad_field)))
+    car = Car(1, 2024, "BMW", "M4", Decimal("100.00"))
+    object.__setattr__(car, field, draw(bad_field[field]))
+    return car
+
+
+def bad_payloads(valid: bytes, forbidden: list[bytes]) -> st.SearchStrategy[bytes]:
+    huge_bytes = b"\x80\x04\x8e" + struct.pack("<Q", 2**40) + b"x"
+    return st.one_of(
+        st.binary(max_size=200),
+        st.integers(0, len(valid) - 1).map(lambda k: valid[:k]),
+        st.sampled_from(forbidden),
+        bad_car().map(lambda car: pickle.dumps([car])),
+        st.sampled_from([GOOD_CAR, (GOOD_CAR,), {1: GOOD_CAR}, "cars", None]).map(
+            pickle.dumps
+        ),
+        st.just(huge_bytes),
+    )
+
+
+@st.composite
+def bad_message(draw, round_id: str, forbidden: list[bytes]) -> list[bytes]:
+    """Return frames that are wrong in at least one way for ``round_id``."""
+    frames = encode_reply(round_id, VICTIM, "Centro", "http://a", [GOOD_CAR])
+    flaw = draw(
+        st.sampled_from(["frames", "command", "round", "header", "count", "payload"])
+    )
+    if flaw == "frames":
+        return draw(
+            st.lists(st.binary(max_size=20), min_size=1, max_size=12).filter(
+                lambda f: len(f) != len(frames)
+            )
+        )
+    if flaw == "command":
+        frames[0] = draw(st.binary(max_size=8).filter(lambda b: b != CARS))
+    elif flaw == "round":
+        frames[1] = draw(st.binary(max_size=40).filter(lambda b: b != frames[1]))
+    elif flaw == "header":
+        frames[draw(st.sampled_from([2, 3, 4]))] = draw(bad_text)
+    elif flaw == "count":
+        frames[5] = draw(
+            st.one_of(
+                st.integers(min_value=0)
+                .filter(lambda n: n != 1)
+                .map(lambda n: str(n).encode()),
+                st.text(max_size=5).filter(lambda t: not t.isdigit()).map(str.encode),
+            )
+        )
+    else:
+        frames[6] = draw(bad_payloads(frames[6], forbidden))
+    return frames
+
+
+def test_a_thousand_bad_messages_leave_the_round_exact(aggregator, spawn, tmp_path):
+    marker = tmp_path / "pwned"
+    forbidden = forbidden_payloads(str(marker))
+    agg, pub, rep = aggregator("-v", "--json", "--timeout", "300")
+    round_id = agg.wait_for(r"round (\S+) started")[1]
+    ctx = zmq.Context()
+    req = ctx.socket(zmq.REQ)
+    req.linger = 0
+    req.connect(rep)
+    sent = 0
+
+    @settings(
+        max_examples=EXAMPLES_PER_BATCH,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(frames=bad_message(round_id, forbidden))
+    def each_is_refused(frames: list[bytes]) -> None:
+        nonlocal sent
+        req.send_multipart(frames)
+        assert req.poll(ANSWER_WAIT_MS), f"no answer to {frames!r}"
+        answer = req.recv_multipart()
+        assert answer[0] == ERR, (frames, answer)
+        sent += 1
+
+    try:
+        each_is_refused()
+        first = spawn("rental_service.py", "--pub", pub, "--rep", rep, "--once")
+        assert first.wait(30) == 0
+        each_is_refused()
+        spawn("rental_service2.py", "--pub", pub, "--rep", rep, "--once")
+
+        assert agg.wait(30) == 0, agg.stderr[-2000:]
+    finally:
+        ctx.destroy(linger=0)
+    assert sent >= 2 * EXAMPLES_PER_BATCH
+    result = json.loads(agg.stdout)
+    assert [r["name"] for r in result["rentals"]] == [VICTIM, "Locadora B - Aeroporto"]
+    assert sum(len(r["cars"]) for r in result["rentals"]) == 7
+    assert result["best_offer"]["car"]["model"] == "M4 Competition"
+    assert not marker.exists(), "a pickle ran code in the aggregator"
+    assert "Traceback" not in agg.stderr
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x80\x04\x8e" + struct.pack("<Q", 2**40) + b"x",  # 1 TiB of bytes
+        b"\x80\x04\x8d" + struct.pack("<Q", 2**33) + b"x",  # 8 GiB of text
+        b"\x80\x04" + b"(" * 100_000 + b"]" * 100_000,  # deep nesting, unclosed
+    ],
+    ids=["bytes", "text", "nesting"],
+)
+def test_a_pickle_that_claims_a_huge_object_is_refused(payload):
+    with pytest.raises(ProtocolError):
+        decode_cars(payload, 1)
+
+
+def test_naive_datetimes_are_refused():
+    car = Car(1, 2024, "BMW", "M4", Decimal("1.00"), datetime(2024, 1, 1))
+    with pytest.raises(ProtocolError, match="timezone-aware"):
+        decode_cars(pickle.dumps([car]), 1)
