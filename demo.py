@@ -5,7 +5,10 @@ Run: poetry run python demo.py   (or: make demo)
 
 import sys
 
-from common.demo import demo_main
+try:
+    from common.demo import demo_main
+except KeyboardInterrupt:  # Ctrl+C while the libraries load
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(demo_main())

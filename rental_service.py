@@ -5,8 +5,11 @@ Run: poetry run python rental_service.py [--once]
 
 import sys
 
-from common.apps import rental_main
-from common.cars import fleet_a
+try:
+    from common.apps import rental_main
+    from common.cars import fleet_a
+except KeyboardInterrupt:  # Ctrl+C while the libraries load
+    sys.exit(0)
 
 if __name__ == "__main__":
     sys.exit(rental_main(None, fleet_a, "rental_service.py"))

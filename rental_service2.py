@@ -5,8 +5,11 @@ Run: poetry run python rental_service2.py [--once]
 
 import sys
 
-from common.apps import rental_main
-from common.cars import fleet_b
+try:
+    from common.apps import rental_main
+    from common.cars import fleet_b
+except KeyboardInterrupt:  # Ctrl+C while the libraries load
+    sys.exit(0)
 
 if __name__ == "__main__":
     sys.exit(rental_main(None, fleet_b, "rental_service2.py"))

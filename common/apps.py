@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -82,17 +83,23 @@ def aggregator_main(argv: list[str] | None = None) -> int:
                     args.timeout,
                     lambda names: status.update(waiting_message(names, args.expect)),
                 )
+        if args.json:
+            print_json(result, sys.stdout)
+        else:
+            print_table(make_console(), result, args.timeout)
     except SetupError as exc:
         report_error(str(exc))
         return EXIT_USAGE
     except Stopped as stop:
         logger.info("stopped by %s", stop)
         return 128 + stop.signum
-
-    if args.json:
-        print_json(result, sys.stdout)
-    else:
-        print_table(make_console(), result, args.timeout)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error of the round.
+        # Point stdout at /dev/null so that Python's exit flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        report_error(f"cannot write the result: {exc.strerror}")
+        return EXIT_MISSING
     return EXIT_OK if result.missing == 0 else EXIT_MISSING
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -72,9 +73,15 @@ class Stopped(BaseException):
 
 
 def stop_on_signals() -> None:
-    """Turn SIGINT and SIGTERM into ``Stopped`` so every loop unwinds cleanly."""
+    """Turn SIGINT and SIGTERM into ``Stopped`` so every loop unwinds cleanly.
+
+    Only the first signal raises; later ones are ignored, so a second Ctrl+C
+    cannot interrupt the (bounded) clean-up.
+    """
 
     def _raise(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Stopped(signum)
 
     signal.signal(signal.SIGINT, _raise)
@@ -145,10 +152,11 @@ def _endpoint_from(env: str) -> Callable[[str], str]:
 
 def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
     """Add -v/--verbose and -q/--quiet, each usable more than once."""
-    parser.add_argument(
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (DEBUG)"
     )
-    parser.add_argument(
+    group.add_argument(
         "-q", "--quiet", action="count", default=0, help="log less (warnings only)"
     )
 
@@ -192,6 +200,9 @@ def open_socket(
     Options take effect only when set before bind/connect, hence this helper.
     Raise SetupError naming the endpoint when ZeroMQ refuses it.
     """
+    if bind and address.startswith("ipc://") and _ipc_in_use(address[6:]):
+        # libzmq would silently take over the path from the running owner.
+        raise SetupError(f"cannot bind to {address!r}: another process listens there")
     sock = ctx.socket(kind)
     for name, value in options.items():
         setattr(sock, name, value)
@@ -217,3 +228,14 @@ def open_socket(
             f"cannot {verb} {kind_name} to {address!r}: {zmq.strerror(exc.errno)}{hint}"
         ) from exc
     return sock
+
+
+def _ipc_in_use(path: str) -> bool:
+    """Return True when a process accepts connections on the Unix socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import zmq
 
+from common.cars import available, utc_now
 from common.cli import open_socket
 from common.consolidate import RoundResult
 from common.protocol import (
@@ -172,6 +173,9 @@ class Aggregator:
                 rep.send_multipart([ACK, sent_round.encode()])
                 return None
             cars = decode_cars(frames[-1], count)
+            # The availability rule again, by this clock: a rental's own
+            # clock or code may be wrong, and a rented car is no offer.
+            cars = available(cars, utc_now())
         except ProtocolError as exc:
             logger.warning("rejected reply: %s (frames=%r)", exc, _preview(frames))
             rep.send_multipart([ERR, str(exc).encode()])

@@ -45,7 +45,7 @@ ERR = b"ERR"
 REPLY_FRAMES = 7
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_TEXT_CHARS = 200
-MAX_CARS = 20_000
+MAX_CARS = 5_000
 MAX_DAILY_RATE = Decimal("1000000")
 CENT = Decimal("0.01")
 MAX_CAR_ID = 2**63 - 1
@@ -169,12 +169,20 @@ def decode_cars(payload: bytes, count: int) -> list[Car]:
         raise ProtocolError(f"car list is a {type(cars).__name__}, not a list")
     if len(cars) != count:
         raise ProtocolError(f"car count says {count}, list holds {len(cars)}")
+    ids = set()
     for car in cars:
         _check_car(car)
+        if car.id in ids:
+            raise ProtocolError(f"car id {car.id} appears twice")
+        ids.add(car.id)
     return cars
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+# The pure-Python unpickler, not the C one: the C unpickler sizes its memo
+# table from an index the pickle states (PUT, LONG_BINPUT), so five bytes can
+# make it allocate and clear gigabytes. The Python one keeps its memo in a
+# dict. It is about ten times slower (28 ms against 2.5 ms for 1,000 cars).
+class _RestrictedUnpickler(pickle._Unpickler):
     def find_class(self, module: str, name: str) -> object:
         try:
             return _ALLOWED_GLOBALS[module, name]

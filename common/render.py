@@ -36,8 +36,8 @@ def print_table(console: Console, result: RoundResult, timeout_s: float) -> None
     table.add_column("Car", overflow="fold")
     table.add_column("Daily rate (R$)", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
-    for offer in offers:
-        is_best = offer == best
+    for rank, offer in enumerate(offers):
+        is_best = rank == 0  # offers come cheapest first, best offer first
         # Texts from the network go in as Text, never as rich markup.
         table.add_row(
             Text(offer.rental.name),

@@ -347,3 +347,51 @@ def test_the_demo_stops_its_children_and_leaves_no_orphan(spawn, signum, code):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_second_aggregator_on_a_live_ipc_path_fails(spawn, tmp_path):
+    pub, rep = f"ipc://{tmp_path}/pub.sock", f"ipc://{tmp_path}/rep.sock"
+    first = spawn("aggregator.py", "--pub", pub, "--rep", rep)
+    first.wait_for(r"bound PUB=")
+    second = spawn("aggregator.py", "--pub", pub, "--rep", rep)
+
+    assert second.wait() == 2
+    assert "another process listens there" in second.stderr
+    assert first.popen.poll() is None
+
+
+def test_a_markup_like_name_reaches_the_table_as_written(aggregator, spawn):
+    agg, pub, rep = aggregator("--expect", "1", "--timeout", "30")
+    spawn(
+        "rental_service.py",
+        "--pub",
+        pub,
+        "--rep",
+        rep,
+        "--once",
+        "--name",
+        "Locadora [/b]",
+    )
+
+    assert agg.wait() == 0, agg.stderr
+    assert "Locadora [/b]" in agg.stdout
+
+
+def test_the_aggregator_drops_cars_that_are_still_rented(aggregator, zmq_ctx):
+    agg, _, rep = aggregator("-v", "--json", "--expect", "1", "--timeout", "30")
+    round_id = round_of(agg)
+    rental = fleet_a(utc_now())  # its Huracan is rented for three days
+    req = zmq_ctx.socket(zmq.REQ)
+    req.linger = 0
+    req.connect(rep)
+    req.send_multipart(
+        encode_reply(
+            round_id, rental.name, rental.location, rental.api_url, list(rental.cars)
+        )
+    )
+
+    assert req.poll(ANSWER_WAIT_MS) and req.recv_multipart()[0] == ACK
+    assert agg.wait() == 0
+    (only,) = json.loads(agg.stdout)["rentals"]
+    assert "Huracan" not in {car["model"] for car in only["cars"]}
+    assert len(only["cars"]) == 3

@@ -150,6 +150,7 @@ def test_demo_runs_end_to_end(spawn):
         (["aggregator.py", "--expect", "0"], "not a whole number above 0"),
         (["aggregator.py", "--timeout", "-1"], "not a number of seconds above 0"),
         (["aggregator.py", "--bogus"], "unrecognized arguments"),
+        (["aggregator.py", "-v", "-q"], "not allowed with argument"),
         (["rental_service.py", "--rep", "http://x"], "is not an endpoint"),
         (["rental_service2.py", "--name", " "], "--name is empty"),
     ],

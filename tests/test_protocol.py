@@ -136,3 +136,26 @@ def test_truncated_pickles_are_refused():
 )
 def test_only_the_exact_qty_command_is_a_query(frames, round_id):
     assert parse_query(frames) == round_id
+
+
+def test_a_car_id_twice_in_one_reply_is_refused():
+    twin = Car(5, 2023, "BMW", "M3", Decimal("900.00"))
+
+    with pytest.raises(ProtocolError, match="car id 5 appears twice"):
+        decode_reply(frames_with(pickle.dumps([BMW, twin]), count=2))
+
+
+@pytest.mark.parametrize("rate", ["0.001", "1E-999999", "0.00"])
+def test_rates_below_one_cent_are_refused(rate):
+    cheap = Car(1, 2024, "BMW", "M4", Decimal(rate))
+
+    with pytest.raises(ProtocolError, match="not an amount"):
+        decode_reply(frames_with(pickle.dumps([cheap])))
+
+
+@pytest.mark.parametrize("name", ["A\x1b[2J", "A\nfake log line", "A\r"])
+def test_names_with_control_characters_are_refused(name):
+    frames = encode_reply("r-1", name, "Centro", "http://a", [BMW])
+
+    with pytest.raises(ProtocolError, match="control characters"):
+        decode_reply(frames)
