@@ -7,9 +7,9 @@ import sys
 
 try:
     from common.apps import rental_main
-    from common.cars import fleet_a
+    from common.fleet import FLEETS
 except KeyboardInterrupt:  # Ctrl+C while the libraries load
     sys.exit(0)
 
 if __name__ == "__main__":
-    sys.exit(rental_main(None, fleet_a, "rental_service.py"))
+    sys.exit(rental_main(None, FLEETS / "locadora_a.json", "rental_service.py"))

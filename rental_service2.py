@@ -7,9 +7,9 @@ import sys
 
 try:
     from common.apps import rental_main
-    from common.cars import fleet_b
+    from common.fleet import FLEETS
 except KeyboardInterrupt:  # Ctrl+C while the libraries load
     sys.exit(0)
 
 if __name__ == "__main__":
-    sys.exit(rental_main(None, fleet_b, "rental_service2.py"))
+    sys.exit(rental_main(None, FLEETS / "locadora_b.json", "rental_service2.py"))

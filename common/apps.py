@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from pathlib import Path
 
-from common.cars import Rental, utc_now
+from common.cars import utc_now
 from common.cli import (
     Parser,
     SetupError,
@@ -22,6 +22,7 @@ from common.cli import (
     setup_logging,
     stop_on_signals,
 )
+from common.fleet import Churn, FleetError, load_fleet
 from common.hub import Aggregator
 from common.protocol import ProtocolError, check_text
 from common.render import print_json, print_table, waiting_message
@@ -103,43 +104,66 @@ def aggregator_main(argv: list[str] | None = None) -> int:
     return EXIT_OK if result.missing == 0 else EXIT_MISSING
 
 
-def rental_main(
-    argv: list[str] | None,
-    default_rental: Callable[[datetime], Rental],
-    prog: str,
-) -> int:
+def rental_main(argv: list[str] | None, default_fleet: Path, prog: str) -> int:
     """Serve one rental's fleet until Ctrl+C; return 0, or 2 for bad set-up."""
-    fleet = default_rental(utc_now())
     parser = Parser(
         prog=prog,
-        description=f"Answer the aggregator's QTY broadcasts with the available "
-        f"cars of {fleet.name}.",
+        description="Answer the aggregator's QTY broadcasts with the available "
+        f"cars of a fleet (default: {default_fleet.name}).",
     )
     add_endpoint_options(parser, "connect to")
     parser.add_argument(
-        "--name", default=fleet.name, help=f"rental name (default: {fleet.name!r})"
+        "--fleet",
+        type=Path,
+        default=default_fleet,
+        metavar="FILE",
+        help="fleet JSON file (see README: Fleet files)",
     )
-    parser.add_argument(
-        "--location",
-        default=fleet.location,
-        help=f"rental location (default: {fleet.location!r})",
-    )
+    parser.add_argument("--name", help="rental name (default: the fleet's)")
+    parser.add_argument("--location", help="rental location (default: the fleet's)")
     parser.add_argument(
         "--once", action="store_true", help="answer one round, then exit"
+    )
+    parser.add_argument(
+        "--churn",
+        type=positive_float,
+        metavar="SECONDS",
+        help="every SECONDS, rent out or return one car at random",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed for --churn, to repeat the same sequence"
     )
     add_verbosity_options(parser)
     args = parser.parse_args(argv)
     for flag, value in (("--name", args.name), ("--location", args.location)):
+        if value is None:
+            continue
         try:
             check_text(value, flag)
         except ProtocolError as exc:
             parser.error(f"argument {exc}")
+    try:
+        fleet = load_fleet(args.fleet, utc_now())
+    except FleetError as exc:
+        report_error(str(exc))
+        return EXIT_USAGE
 
     setup_logging(args.verbose, args.quiet)
     stop_on_signals()
-    rental = Rental(args.name, args.location, fleet.api_url, fleet.cars)
+    rental = replace(
+        fleet,
+        name=args.name or fleet.name,
+        location=args.location or fleet.location,
+    )
+    service = RentalService(
+        rental,
+        args.pub,
+        args.rep,
+        churn=None if args.churn is None else Churn(args.seed),
+        churn_interval_s=args.churn or 0.0,
+    )
     try:
-        RentalService(rental, args.pub, args.rep).serve(once=args.once)
+        service.serve(once=args.once)
     except SetupError as exc:
         report_error(str(exc))
         return EXIT_USAGE

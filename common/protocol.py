@@ -29,6 +29,7 @@ __all__ = [
     "ProtocolError",
     "Reply",
     "RoundIds",
+    "check_car",
     "check_text",
     "decode_cars",
     "decode_reply",
@@ -171,7 +172,7 @@ def decode_cars(payload: bytes, count: int) -> list[Car]:
         raise ProtocolError(f"car count says {count}, list holds {len(cars)}")
     ids = set()
     for car in cars:
-        _check_car(car)
+        check_car(car)
         if car.id in ids:
             raise ProtocolError(f"car id {car.id} appears twice")
         ids.add(car.id)
@@ -209,7 +210,8 @@ def check_text(text: str, what: str) -> None:
         raise ProtocolError(f"{what} is over {MAX_TEXT_CHARS} characters")
 
 
-def _check_car(car: object) -> None:
+def check_car(car: object) -> None:
+    """Raise ProtocolError unless ``car`` is a Car with sensible values."""
     if type(car) is not Car:
         raise ProtocolError(f"car list holds a {type(car).__name__}, not a Car")
     state = getattr(car, "__dict__", None)

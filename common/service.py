@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +12,7 @@ import zmq
 
 from common.cars import Rental, available, utc_now
 from common.cli import open_socket
+from common.fleet import Churn
 from common.protocol import ACK, QTY, encode_reply, parse_query
 
 __all__ = ["RentalService"]
@@ -35,8 +37,12 @@ class RentalService:
         rep_endpoint: str,
         *,
         clock: Callable[[], datetime] = utc_now,
+        churn: Churn | None = None,
+        churn_interval_s: float = 0.0,
     ) -> None:
         self.rental = rental
+        self.churn = churn
+        self.churn_interval_s = churn_interval_s
         self.pub_endpoint = pub_endpoint
         self.rep_endpoint = rep_endpoint
         self.clock = clock
@@ -55,7 +61,12 @@ class RentalService:
                 self.pub_endpoint,
                 self.rep_endpoint,
             )
+            next_churn = time.monotonic() + self.churn_interval_s
             while True:
+                if self.churn is not None and time.monotonic() >= next_churn:
+                    self.rental, event = self.churn.step(self.rental, self.clock())
+                    logger.info("churn: %s", event)
+                    next_churn += self.churn_interval_s
                 round_id = self._next_round(sub)
                 if round_id is None:
                     continue

@@ -3,7 +3,8 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from common.cars import Car, available, fleet_a, fleet_b, utc_now
+from common.cars import Car, available, utc_now
+from common.fleet import FLEETS, load_fleet
 
 
 def test_a_car_is_available_when_not_rented_or_its_rental_ended():
@@ -22,7 +23,8 @@ def test_a_car_is_available_when_not_rented_or_its_rental_ended():
 
 def test_rented_cars_come_back_when_their_days_are_over():
     start = utc_now()
-    a, b = fleet_a(start), fleet_b(start)
+    a = load_fleet(FLEETS / "locadora_a.json", start)
+    b = load_fleet(FLEETS / "locadora_b.json", start)
 
     assert len(available(a.cars, start)) == 3
     assert len(available(b.cars, start)) == 4
@@ -32,5 +34,6 @@ def test_rented_cars_come_back_when_their_days_are_over():
 
 
 def test_money_is_decimal():
-    for rental in (fleet_a(utc_now()), fleet_b(utc_now())):
+    for path in FLEETS.glob("*.json"):
+        rental = load_fleet(path, utc_now())
         assert all(type(car.daily_rate) is Decimal for car in rental.cars)

@@ -9,7 +9,8 @@ import signal
 import pytest
 import zmq
 
-from common.cars import fleet_a, utc_now
+from common.cars import utc_now
+from common.fleet import FLEETS, load_fleet
 from common.hub import Aggregator
 from common.protocol import ACK, CARS, QTY, encode_reply
 from tests.procs import ANY_PORT, start_rentals
@@ -151,7 +152,7 @@ def test_a_late_reply_is_acknowledged_and_stays_out_of_the_next_round(spawn, zmq
         late = zmq_ctx.socket(zmq.REQ)
         late.linger = 0
         late.connect(rep)
-        stale = fleet_a(utc_now())
+        stale = load_fleet(FLEETS / "locadora_a.json", utc_now())
         late.send_multipart(
             encode_reply(
                 closed.round_id,
@@ -380,7 +381,8 @@ def test_a_markup_like_name_reaches_the_table_as_written(aggregator, spawn):
 def test_the_aggregator_drops_cars_that_are_still_rented(aggregator, zmq_ctx):
     agg, _, rep = aggregator("-v", "--json", "--expect", "1", "--timeout", "30")
     round_id = round_of(agg)
-    rental = fleet_a(utc_now())  # its Huracan is rented for three days
+    # Its Huracan is rented for three days.
+    rental = load_fleet(FLEETS / "locadora_a.json", utc_now())
     req = zmq_ctx.socket(zmq.REQ)
     req.linger = 0
     req.connect(rep)
