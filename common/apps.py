@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+import time
+from contextlib import nullcontext
 from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.text import Text
 
 from common.cars import utc_now
 from common.cli import (
@@ -15,6 +24,7 @@ from common.cli import (
     Stopped,
     add_endpoint_options,
     add_verbosity_options,
+    logs_above,
     make_console,
     positive_float,
     positive_int,
@@ -22,10 +32,12 @@ from common.cli import (
     setup_logging,
     stop_on_signals,
 )
+from common.consolidate import Filters
 from common.fleet import Churn, FleetError, load_fleet
 from common.hub import Aggregator
+from common.monitor import Monitor
 from common.protocol import ProtocolError, check_text
-from common.render import print_json, print_table, waiting_message
+from common.render import monitor_view, print_json, round_view, waiting_message
 from common.service import RentalService
 
 __all__ = ["aggregator_main", "rental_main"]
@@ -65,29 +77,87 @@ def aggregator_parser() -> Parser:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print the result as one JSON document on stdout, nothing else",
+        help="print the result as one JSON document on stdout, nothing else "
+        "(with --watch, one line per round)",
+    )
+    parser.add_argument(
+        "--watch",
+        type=positive_float,
+        metavar="SECONDS",
+        help="run a round every SECONDS until Ctrl+C, redrawing one live view",
+    )
+    filters = parser.add_argument_group("filters (table, best offers and JSON)")
+    filters.add_argument(
+        "--location", type=_text_option, help="only locations containing NAME"
+    )
+    filters.add_argument("--make", type=_text_option, help="only makes containing NAME")
+    filters.add_argument(
+        "--max-rate",
+        type=_amount,
+        metavar="AMOUNT",
+        help="only cars at most AMOUNT reais a day",
+    )
+    filters.add_argument(
+        "--days",
+        type=positive_int,
+        metavar="N",
+        help="show the total for N days and pick the best offer by it",
+    )
+    filters.add_argument(
+        "--top",
+        type=positive_int,
+        metavar="N",
+        help="list only the N cheapest cars (totals still count every car)",
     )
     add_verbosity_options(parser)
     return parser
 
 
+def _text_option(text: str) -> str:
+    try:
+        check_text(text, "the value")
+    except ProtocolError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount like 2500.00")
+    return amount
+
+
 def aggregator_main(argv: list[str] | None = None) -> int:
-    """Run one round and show it; return 0, 1 (rentals missing), 2 or 130."""
+    """Run one round (or, with --watch, one every SECONDS) and show it.
+
+    Return 0, 1 (rentals missing), 2 (bad set-up), or 128 + the signal.
+    """
     args = aggregator_parser().parse_args(argv)
     log_console = setup_logging(args.verbose, args.quiet)
     stop_on_signals()
+    filters = Filters(args.location, args.make, args.max_rate)
     try:
         with Aggregator(args.pub, args.rep) as aggregator:
+            if args.watch is not None:
+                _watch(aggregator, args, filters)
             with log_console.status(waiting_message([], args.expect)) as status:
                 result = aggregator.run_round(
                     args.expect,
                     args.timeout,
                     lambda names: status.update(waiting_message(names, args.expect)),
                 )
+        result = result.narrowed(filters, args.days)
+        code = EXIT_OK if result.missing == 0 else EXIT_MISSING
         if args.json:
-            print_json(result, sys.stdout)
+            print_json(result, sys.stdout, offline=[])
         else:
-            print_table(make_console(), result, args.timeout)
+            view = round_view(result, timeout_s=args.timeout, top=args.top)
+            make_console().print(view)
+        return code
     except SetupError as exc:
         report_error(str(exc))
         return EXIT_USAGE
@@ -95,13 +165,56 @@ def aggregator_main(argv: list[str] | None = None) -> int:
         logger.info("stopped by %s", stop)
         return 128 + stop.signum
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): not an error of the round.
-        # Point stdout at /dev/null so that Python's exit flush stays quiet.
+        # The reader went away (e.g. `| head`): it has what it wanted. Point
+        # stdout at /dev/null so that Python's exit flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:
         report_error(f"cannot write the result: {exc.strerror}")
         return EXIT_MISSING
-    return EXIT_OK if result.missing == 0 else EXIT_MISSING
+
+
+def _watch(
+    aggregator: Aggregator, args: argparse.Namespace, filters: Filters
+) -> NoReturn:
+    """Run a round every --watch seconds, redrawing one view, until a signal."""
+    monitor = Monitor()
+    console = make_console()
+    timeout_s = min(args.timeout, args.watch)
+    # Redraw in place on a terminal; elsewhere (a file, a pipe) print each round.
+    live = None
+    if console.is_terminal and not args.json:
+        live = Live(console=console, auto_refresh=False)
+    view: RenderableType = Text("")
+    with live or nullcontext(), logs_above(live):
+        while True:
+            started = time.monotonic()
+            # Every rental seen before, even too late for its round, is waited
+            # for too (until the deadline): more rentals than --expect is fine.
+            expected = max(args.expect, len(aggregator.seen))
+
+            def progress(
+                names: list[str], expected: int = expected, shown: RenderableType = view
+            ) -> None:
+                if live is not None:
+                    status = waiting_message(names, expected)
+                    live.update(Group(shown, status), refresh=True)
+
+            progress([])
+
+            result = aggregator.run_round(expected, timeout_s, progress)
+            result = result.narrowed(filters, args.days)
+            monitor.record(result, utc_now())
+            if args.json:
+                print_json(result, sys.stdout, offline=monitor.offline())
+            else:
+                view = monitor_view(monitor, result, timeout_s=timeout_s, top=args.top)
+                if live is not None:
+                    live.update(view, refresh=True)
+                else:
+                    console.print(view)
+            # Pacing, not synchronisation: the next round starts on schedule.
+            time.sleep(max(0.0, started + args.watch - time.monotonic()))
 
 
 def rental_main(argv: list[str] | None, default_fleet: Path, prog: str) -> int:

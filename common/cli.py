@@ -9,12 +9,14 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
 
 import zmq
 from rich.console import Console
+from rich.live import Live
 from rich.logging import RichHandler
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "add_endpoint_options",
     "add_verbosity_options",
     "endpoint",
+    "logs_above",
     "make_console",
     "open_socket",
     "positive_float",
@@ -184,6 +187,27 @@ def setup_logging(verbose: int, quiet: int) -> Console:
     )
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
     return console
+
+
+@contextmanager
+def logs_above(live: Live | None) -> Iterator[None]:
+    """While ``live`` runs, print log records above it instead of through it.
+
+    Records written straight to the terminal would tear the live display.
+    Logs that go to a file or a pipe are left where they go.
+    """
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, RichHandler)]
+    if live is None or not all(h.console.is_terminal for h in handlers):
+        yield
+        return
+    saved = [h.console for h in handlers]
+    for handler in handlers:
+        handler.console = live.console
+    try:
+        yield
+    finally:
+        for handler, console in zip(handlers, saved, strict=True):
+            handler.console = console
 
 
 def report_error(message: str) -> None:

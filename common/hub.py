@@ -43,6 +43,8 @@ class Aggregator:
         self.pub_endpoint = pub_endpoint
         self.rep_endpoint = rep_endpoint
         self.round_ids = RoundIds()
+        # Every rental name that ever answered, even too late for its round.
+        self.seen: set[str] = set()
         self._ctx: zmq.Context | None = None
         self._pub: zmq.Socket | None = None
         self._rep: zmq.Socket | None = None
@@ -170,6 +172,7 @@ class Aggregator:
                 if not self.round_ids.was_issued(sent_round):
                     raise ProtocolError(f"unknown round id {sent_round!r}")
                 logger.info("late reply from %r to round %s: ignored", name, sent_round)
+                self.seen.add(name)
                 rep.send_multipart([ACK, sent_round.encode()])
                 return None
             cars = decode_cars(frames[-1], count)
@@ -181,6 +184,7 @@ class Aggregator:
             rep.send_multipart([ERR, str(exc).encode()])
             return None
         rep.send_multipart([ACK, round_id.encode()])
+        self.seen.add(name)
         return Reply(round_id, name, location, api_url, cars)
 
 

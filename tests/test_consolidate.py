@@ -1,9 +1,11 @@
 """Ordering, best offer and the JSON document of a round."""
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from common.cars import Car
-from common.consolidate import RoundResult
+from common.consolidate import Filters, RoundResult, fold
+from common.monitor import Monitor
 from common.protocol import Reply
 
 
@@ -68,3 +70,34 @@ def test_json_sorts_rentals_by_name_and_cars_by_rate_then_id():
     assert doc["missing"] == 1
     assert doc["best_offer"]["daily_rate"] == "1.00"
     assert doc["best_offer"]["rental"] == "A"
+
+
+def test_fold_drops_case_and_accents():
+    assert fold("Aeroporto Galeão") == fold("AEROPORTO GALEAO") == "aeroporto galeao"
+
+
+def test_filters_keep_only_matching_cars_and_every_rental():
+    narrowed = result(
+        reply("A", car(1, "10.00", "One"), car(2, "99.00", "Two")),
+        reply("B", car(3, "5.00")),
+    ).narrowed(Filters(location="a PLACE", max_rate=Decimal("50")), days=2)
+
+    assert [r.name for r in narrowed.replies] == ["A", "B"]
+    assert [c.id for c in narrowed.replies[0].cars] == [1]
+    assert narrowed.replies[1].cars == []
+    doc = narrowed.to_json()
+    assert doc["filters"] == {"location": "a PLACE", "max_rate": "50.00"}
+    assert doc["best_offer"]["total"] == "20.00"
+
+
+def test_the_monitor_marks_rentals_that_missed_the_last_round_offline():
+    monitor = Monitor()
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    monitor.record(result(reply("A", car(1, "10.00")), reply("B")), now)
+    monitor.record(result(reply("A", car(1, "12.00"))), now)
+
+    assert monitor.offline() == ["B"]
+    (a, b) = monitor.statuses()
+    assert a.online and a.cheapest is not None
+    assert a.cheapest.car.daily_rate == Decimal("12.00")
+    assert not b.online and b.cheapest is None

@@ -8,7 +8,7 @@ from rich.console import Console
 from common.cars import Car
 from common.consolidate import RoundResult
 from common.protocol import Reply
-from common.render import BEST_MARK, print_table
+from common.render import BEST_MARK, round_view
 
 
 def render(*replies: Reply, expected: int = 2) -> str:
@@ -20,7 +20,7 @@ def render(*replies: Reply, expected: int = 2) -> str:
         elapsed_ms=3.0,
         replies=list(replies),
     )
-    print_table(console, result, timeout_s=60)
+    console.print(round_view(result, timeout_s=60, top=None))
     return console.file.getvalue()
 
 
