@@ -317,10 +317,13 @@ def chart(points: list[Figures], path: Path) -> bool:
     except ImportError:
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, key in (("product", "median_ms"), ("bare pyzmq", "baseline_median_ms")):
-        xs = [p.rentals * p.cars for p in points]
-        ys = [getattr(p, key) for p in points]
-        ax.loglog(xs, ys, "o-" if label == "product" else "s--", label=label)
+    ordered = sorted(points, key=lambda p: (p.rentals * p.cars, p.rentals))
+    xs = [p.rentals * p.cars for p in ordered]
+    for label, key, style in (
+        ("product", "median_ms", "o-"),
+        ("bare pyzmq", "baseline_median_ms", "s--"),
+    ):
+        ax.loglog(xs, [getattr(p, key) for p in ordered], style, label=label)
     ax.set_xlabel("cars per round (rentals x cars)")
     ax.set_ylabel("median round time (ms)")
     ax.set_title("Round time against cars per round")
