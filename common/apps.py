@@ -35,6 +35,7 @@ from common.cli import (
 from common.consolidate import Filters
 from common.fleet import Churn, FleetError, load_fleet
 from common.hub import Aggregator
+from common.keys import KeyFileError, client_options
 from common.monitor import Monitor
 from common.protocol import ProtocolError, check_text
 from common.render import monitor_view, print_json, round_view, waiting_message
@@ -79,6 +80,13 @@ def aggregator_parser() -> Parser:
         action="store_true",
         help="print the result as one JSON document on stdout, nothing else "
         "(with --watch, one line per round)",
+    )
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        metavar="DIR",
+        help="encrypt with CurveZMQ and admit only the rental keys in DIR/allowed "
+        "(make DIR with: python -m common.keys DIR --rentals A B)",
     )
     parser.add_argument(
         "--watch",
@@ -141,7 +149,7 @@ def aggregator_main(argv: list[str] | None = None) -> int:
     stop_on_signals()
     filters = Filters(args.location, args.make, args.max_rate)
     try:
-        with Aggregator(args.pub, args.rep) as aggregator:
+        with Aggregator(args.pub, args.rep, keys=args.keys) as aggregator:
             if args.watch is not None:
                 _watch(aggregator, args, filters)
             with log_console.status(waiting_message([], args.expect)) as status:
@@ -246,6 +254,18 @@ def rental_main(argv: list[str] | None, default_fleet: Path, prog: str) -> int:
     parser.add_argument(
         "--seed", type=int, help="seed for --churn, to repeat the same sequence"
     )
+    parser.add_argument(
+        "--key",
+        type=Path,
+        metavar="FILE",
+        help="this rental's secret key (a .key_secret file): encrypt with CurveZMQ",
+    )
+    parser.add_argument(
+        "--server-key",
+        type=Path,
+        metavar="FILE",
+        help="the aggregator's public key (aggregator.key), needed with --key",
+    )
     add_verbosity_options(parser)
     args = parser.parse_args(argv)
     for flag, value in (("--name", args.name), ("--location", args.location)):
@@ -255,9 +275,14 @@ def rental_main(argv: list[str] | None, default_fleet: Path, prog: str) -> int:
             check_text(value, flag)
         except ProtocolError as exc:
             parser.error(f"argument {exc}")
+    if (args.key is None) != (args.server_key is None):
+        parser.error("--key and --server-key go together")
     try:
         fleet = load_fleet(args.fleet, utc_now())
-    except FleetError as exc:
+        curve = None
+        if args.key is not None:
+            curve = client_options(args.key, args.server_key)
+    except (FleetError, KeyFileError) as exc:
         report_error(str(exc))
         return EXIT_USAGE
 
@@ -274,6 +299,7 @@ def rental_main(argv: list[str] | None, default_fleet: Path, prog: str) -> int:
         args.rep,
         churn=None if args.churn is None else Churn(args.seed),
         churn_interval_s=args.churn or 0.0,
+        curve=curve,
     )
     try:
         service.serve(once=args.once)

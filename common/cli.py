@@ -217,7 +217,7 @@ def report_error(message: str) -> None:
 
 
 def open_socket(
-    ctx: zmq.Context, kind: int, address: str, *, bind: bool, **options: int
+    ctx: zmq.Context, kind: int, address: str, *, bind: bool, **options: object
 ) -> zmq.Socket:
     """Create a socket, set its options, then bind or connect it to ``address``.
 

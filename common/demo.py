@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from common.cli import (
     report_error,
     stop_on_signals,
 )
+from common.keys import create_keys
 
 __all__ = ["demo_main"]
 
@@ -130,9 +133,33 @@ def demo_main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help=f"deadline of the round (default: {DEFAULT_TIMEOUT_S:g})",
     )
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="run encrypted with CurveZMQ, on throw-away keys in a temporary folder",
+    )
     add_verbosity_options(parser)
     args = parser.parse_args(argv)
     stop_on_signals()
+    with tempfile.TemporaryDirectory(prefix="carrental-keys-") as keys:
+        return _run(args, Path(keys) if args.secure else None)
+
+
+def _run(args: argparse.Namespace, keys: Path | None) -> int:
+    """Run the aggregator, then the rentals; return the aggregator's exit code."""
+    aggregator_flags: list[str] = []
+    rental_flags: dict[str, list[str]] = {name: [] for name, _, _ in RENTALS}
+    if keys is not None:
+        key_names = {name: name.replace(" ", "_") for name in rental_flags}
+        create_keys(keys, list(key_names.values()))
+        aggregator_flags = ["--keys", str(keys)]
+        for name, key_name in key_names.items():
+            rental_flags[name] = [
+                "--key",
+                str(keys / f"{key_name}.key_secret"),
+                "--server-key",
+                str(keys / "aggregator.key"),
+            ]
 
     console = make_console(stderr=True)
     verbosity = ["-v"] * args.verbose + ["-q"] * args.quiet
@@ -145,6 +172,7 @@ def demo_main(argv: list[str] | None = None) -> int:
                 "--timeout",
                 f"{args.timeout:g}",
                 *verbosity,
+                *aggregator_flags,
                 "--pub",
                 bindable(args.pub),
                 "--rep",
@@ -171,6 +199,7 @@ def demo_main(argv: list[str] | None = None) -> int:
             pass
         for name, script, style in RENTALS:
             argv = [script, "--pub", pub, "--rep", rep, *verbosity]
+            argv += rental_flags[name]
             children.append(Child(name, argv, console, style))
         return aggregator.proc.wait(args.timeout + READY_TIMEOUT_S)
     except Stopped as stop:

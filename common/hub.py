@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import zmq
 
 from common.cars import available, utc_now
-from common.cli import open_socket
+from common.cli import SetupError, open_socket
 from common.consolidate import RoundResult
+from common.keys import ALLOWED, Gatekeeper, KeyFileError, server_options
 from common.protocol import (
     ACK,
     ERR,
@@ -39,15 +41,19 @@ Progress = Callable[[list[str]], None]
 class Aggregator:
     """Bind PUB and REP, and run rounds of scatter-gather over them."""
 
-    def __init__(self, pub_endpoint: str, rep_endpoint: str) -> None:
+    def __init__(
+        self, pub_endpoint: str, rep_endpoint: str, *, keys: Path | None = None
+    ) -> None:
         self.pub_endpoint = pub_endpoint
         self.rep_endpoint = rep_endpoint
+        self.keys = keys
         self.round_ids = RoundIds()
         # Every rental name that ever answered, even too late for its round.
         self.seen: set[str] = set()
         self._ctx: zmq.Context | None = None
         self._pub: zmq.Socket | None = None
         self._rep: zmq.Socket | None = None
+        self._gatekeeper: Gatekeeper | None = None
 
     def __enter__(self) -> Aggregator:
         self.start()
@@ -62,7 +68,10 @@ class Aggregator:
             return
         self._ctx = zmq.Context()
         try:
-            self._pub = open_socket(self._ctx, zmq.PUB, self.pub_endpoint, bind=True)
+            curve = self._start_gatekeeper(self._ctx)
+            self._pub = open_socket(
+                self._ctx, zmq.PUB, self.pub_endpoint, bind=True, **curve
+            )
             # The size limit is set before bind; libzmq drops the connection
             # of a peer whose message is larger, without an answer.
             self._rep = open_socket(
@@ -71,6 +80,7 @@ class Aggregator:
                 self.rep_endpoint,
                 bind=True,
                 maxmsgsize=MAX_MESSAGE_BYTES,
+                **curve,
             )
         except BaseException:
             self.stop()
@@ -78,6 +88,22 @@ class Aggregator:
         logger.info(
             "bound PUB=%s REP=%s run=%s", *self.endpoints, self.round_ids.prefix
         )
+
+    def _start_gatekeeper(self, ctx: zmq.Context) -> dict[str, object]:
+        """With keys, admit only known rentals; return the CURVE socket options."""
+        if self.keys is None:
+            return {}
+        try:
+            options = server_options(self.keys)
+            gatekeeper = Gatekeeper(ctx, self.keys / ALLOWED)
+        except KeyFileError as exc:
+            raise SetupError(str(exc)) from None
+        # The ZAP handler must run before the sockets bind, or the first
+        # connections would not be checked.
+        gatekeeper.start()
+        self._gatekeeper = gatekeeper
+        logger.info("CURVE on: only the keys in %s may connect", self.keys / ALLOWED)
+        return options
 
     @property
     def endpoints(self) -> tuple[str, str]:
@@ -90,6 +116,9 @@ class Aggregator:
         """Close both sockets and the context, dropping anything unsent."""
         if self._ctx is None:
             return
+        if self._gatekeeper is not None:
+            self._gatekeeper.stop()
+            self._gatekeeper = None
         self._ctx.destroy(linger=0)
         self._ctx = self._pub = self._rep = None
 

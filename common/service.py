@@ -39,7 +39,9 @@ class RentalService:
         clock: Callable[[], datetime] = utc_now,
         churn: Churn | None = None,
         churn_interval_s: float = 0.0,
+        curve: dict[str, object] | None = None,
     ) -> None:
+        self.curve = curve or {}
         self.rental = rental
         self.churn = churn
         self.churn_interval_s = churn_interval_s
@@ -52,7 +54,7 @@ class RentalService:
         """Answer rounds until interrupted, or after the first one with ``once``."""
         ctx = zmq.Context()
         try:
-            sub = open_socket(ctx, zmq.SUB, self.pub_endpoint, bind=False)
+            sub = open_socket(ctx, zmq.SUB, self.pub_endpoint, bind=False, **self.curve)
             sub.subscribe(QTY)
             req = self._open_req(ctx)
             logger.info(
@@ -82,7 +84,7 @@ class RentalService:
             ctx.destroy(linger=0)
 
     def _open_req(self, ctx: zmq.Context) -> zmq.Socket:
-        return open_socket(ctx, zmq.REQ, self.rep_endpoint, bind=False)
+        return open_socket(ctx, zmq.REQ, self.rep_endpoint, bind=False, **self.curve)
 
     def _next_round(self, sub: zmq.Socket) -> str | None:
         """Wait briefly for broadcasts; return the newest round not yet answered.
