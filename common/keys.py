@@ -46,10 +46,20 @@ class KeyFileError(Exception):
 
 
 def create_keys(directory: Path, rentals: list[str]) -> None:
-    """Write the aggregator's and each rental's key pair into ``directory``."""
+    """Write the aggregator's and each rental's key pair into ``directory``.
+
+    In a folder that has keys already, the aggregator's pair is kept (the
+    rentals hold its public key) and only the new rentals are added.
+    """
+    taken = [name for name in rentals if (directory / f"{name}.key_secret").exists()]
+    if taken:
+        raise KeyFileError(f"a key for {taken[0]!r} exists in '{directory}' already")
     allowed = directory / ALLOWED
     allowed.mkdir(parents=True, exist_ok=True)
-    for name in [AGGREGATOR, *rentals]:
+    names = rentals
+    if not (directory / f"{AGGREGATOR}.key_secret").exists():
+        names = [AGGREGATOR, *rentals]
+    for name in names:
         public, secret = zmq.auth.create_certificates(directory, name)
         # Only the owner may read a secret key.
         os.chmod(secret, 0o600)
@@ -141,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"argument --rentals: {name!r} is not a short plain name")
     try:
         create_keys(args.directory, args.rentals)
+    except KeyFileError as exc:
+        report_error(str(exc))
+        return 2
     except OSError as exc:
         report_error(f"cannot write keys into '{args.directory}': {exc.strerror}")
         return 2
-    print(f"keys written to {args.directory}: aggregator, {', '.join(args.rentals)}")
+    print(f"keys written to {args.directory}: {', '.join(args.rentals)}")
     return 0
 
 

@@ -8,7 +8,7 @@ import stat
 import pytest
 import zmq
 
-from common.keys import create_keys
+from common.keys import KeyFileError, create_keys
 from common.render import BEST_MARK
 from tests.procs import ANY_PORT
 
@@ -145,3 +145,13 @@ def test_the_secure_demo_runs_end_to_end(spawn):
     assert "CURVE on" in demo.stderr
     best_rows = [line for line in demo.stdout.splitlines() if BEST_MARK in line]
     assert len(best_rows) == 1 and "BMW M4 Competition" in best_rows[0]
+
+
+def test_adding_a_rental_keeps_the_aggregator_key(keys):
+    before = (keys / "aggregator.key").read_bytes()
+    create_keys(keys, ["c"])
+
+    assert (keys / "aggregator.key").read_bytes() == before
+    assert (keys / "allowed" / "c.key").exists()
+    with pytest.raises(KeyFileError, match="exists"):
+        create_keys(keys, ["a"])
