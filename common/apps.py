@@ -23,6 +23,7 @@ from common.cli import (
     SetupError,
     Stopped,
     add_endpoint_options,
+    add_round_options,
     add_verbosity_options,
     logs_above,
     make_console,
@@ -61,20 +62,7 @@ def aggregator_parser() -> Parser:
         "and show every available car with the cheapest offer highlighted.",
     )
     add_endpoint_options(parser, "bind")
-    parser.add_argument(
-        "--expect",
-        type=positive_int,
-        default=DEFAULT_EXPECT,
-        metavar="N",
-        help=f"rentals to wait for (default: {DEFAULT_EXPECT})",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"deadline of the round (default: {DEFAULT_TIMEOUT_S:g})",
-    )
+    add_round_options(parser, expect=DEFAULT_EXPECT, timeout_s=DEFAULT_TIMEOUT_S)
     parser.add_argument(
         "--json",
         action="store_true",

@@ -26,6 +26,7 @@ __all__ = [
     "SetupError",
     "Stopped",
     "add_endpoint_options",
+    "add_round_options",
     "add_verbosity_options",
     "endpoint",
     "logs_above",
@@ -151,6 +152,26 @@ def _endpoint_from(env: str) -> Callable[[str], str]:
             raise
 
     return check
+
+
+def add_round_options(
+    parser: argparse.ArgumentParser, *, expect: int, timeout_s: float
+) -> None:
+    """Add --expect and --timeout, the two bounds of a round."""
+    parser.add_argument(
+        "--expect",
+        type=positive_int,
+        default=expect,
+        metavar="N",
+        help=f"rentals the round waits for (default: {expect})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=timeout_s,
+        metavar="SECONDS",
+        help=f"deadline of the round (default: {timeout_s:g})",
+    )
 
 
 def add_verbosity_options(parser: argparse.ArgumentParser) -> None:

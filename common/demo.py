@@ -20,10 +20,9 @@ from common.cli import (
     Parser,
     Stopped,
     add_endpoint_options,
+    add_round_options,
     add_verbosity_options,
     make_console,
-    positive_float,
-    positive_int,
     report_error,
     stop_on_signals,
 )
@@ -118,21 +117,8 @@ def demo_main(argv: list[str] | None = None) -> int:
         "free ones.",
     )
     add_endpoint_options(parser, "bind")
-    parser.add_argument(
-        "--expect",
-        type=positive_int,
-        default=len(RENTALS),
-        metavar="N",
-        help="rentals the round waits for; above 2, start the others yourself "
-        f"(default: {len(RENTALS)})",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"deadline of the round (default: {DEFAULT_TIMEOUT_S:g})",
-    )
+    # Above two rentals, the others are yours to start in other terminals.
+    add_round_options(parser, expect=len(RENTALS), timeout_s=DEFAULT_TIMEOUT_S)
     parser.add_argument(
         "--secure",
         action="store_true",

@@ -134,25 +134,6 @@ def test_top_limits_the_table_but_not_the_totals(aggregator, spawn):
     assert "Nissan GT-R" in agg.stdout and "McLaren" not in agg.stdout
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["aggregator.py", "--max-rate", "cheap"], "is not an amount"),
-        (["aggregator.py", "--days", "0"], "not a whole number above 0"),
-        (["aggregator.py", "--watch", "nan"], "not a number of seconds"),
-        (["rental_service.py", "--fleet", "nowhere.json"], "nowhere.json: cannot read"),
-        (["rental_service.py", "--fleet", "README.md"], "README.md: not JSON"),
-        (["rental_service.py", "--churn", "-1"], "not a number of seconds"),
-    ],
-)
-def test_bad_monitoring_options_are_one_line(spawn, args, message):
-    proc = spawn(*args)
-
-    assert proc.wait() == 2
-    assert message in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-
-
 def test_churn_with_a_seed_gives_the_same_sequence_twice(spawn, free_endpoint):
     def events() -> list[str]:
         rental = spawn(
