@@ -212,6 +212,10 @@ class Aggregator:
             logger.warning("rejected reply: %s (frames=%r)", exc, _preview(frames))
             rep.send_multipart([ERR, str(exc).encode()])
             return None
+        except Exception:  # a check that failed in a way we did not foresee
+            logger.exception("could not check a reply (frames=%r)", _preview(frames))
+            rep.send_multipart([ERR, b"the reply could not be checked"])
+            return None
         rep.send_multipart([ACK, round_id.encode()])
         self.seen.add(name)
         return Reply(round_id, name, location, api_url, cars)

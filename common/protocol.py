@@ -218,18 +218,27 @@ def check_car(car: object) -> None:
     if not isinstance(state, dict) or set(state) != _CAR_FIELDS:
         raise ProtocolError("car does not have exactly the Car fields")
     if type(car.id) is not int or not 0 <= car.id <= MAX_CAR_ID:
-        raise ProtocolError(f"car id {car.id!r} is not a whole number")
+        raise ProtocolError(f"car id {_show(car.id)} is not a whole number")
     if type(car.year) is not int or not FIRST_CAR_YEAR <= car.year <= LAST_CAR_YEAR:
-        raise ProtocolError(f"car year {car.year!r} is not plausible")
+        raise ProtocolError(f"car year {_show(car.year)} is not plausible")
     for label, value in (("make", car.make), ("model", car.model)):
         if type(value) is not str:
             raise ProtocolError(f"car {label} is a {type(value).__name__}, not text")
         check_text(value, f"car {label}")
     rate = car.daily_rate
     if type(rate) is not Decimal or not rate.is_finite():
-        raise ProtocolError(f"daily rate {str(rate)[:20]!r} is not a finite Decimal")
+        raise ProtocolError(f"daily rate {_show(rate)} is not a finite Decimal")
     if not CENT <= rate < MAX_DAILY_RATE or rate != rate.quantize(CENT):
-        raise ProtocolError(f"daily rate {str(rate)[:20]!r} is not an amount in R$")
+        raise ProtocolError(f"daily rate {_show(rate)} is not an amount in R$")
     until = car.rented_until
     if until is not None and (type(until) is not datetime or until.tzinfo is None):
         raise ProtocolError("rented_until is not a timezone-aware datetime")
+
+
+def _show(value: object) -> str:
+    """Return a short, safe rendering of a value from the network for a message."""
+    try:
+        text = repr(str(value) if isinstance(value, Decimal) else value)
+    except ValueError:  # e.g. an int too long to convert to text
+        return f"<a very long {type(value).__name__}>"
+    return text if len(text) <= 24 else text[:21] + "..."

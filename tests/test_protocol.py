@@ -159,3 +159,10 @@ def test_names_with_control_characters_are_refused(name):
 
     with pytest.raises(ProtocolError, match="control characters"):
         decode_reply(frames)
+
+
+def test_a_huge_car_id_is_refused_without_breaking_the_message():
+    huge = Car(10**5000, 2024, "BMW", "M4", Decimal("1.00"))
+
+    with pytest.raises(ProtocolError, match="a very long int"):
+        decode_reply(frames_with(pickle.dumps([huge])))
