@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import nullcontext
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -34,7 +34,7 @@ from common.cli import (
     stop_on_signals,
 )
 from common.consolidate import Filters
-from common.fleet import Churn, FleetError, load_fleet
+from common.fleet import Churn, FleetError, load_fleet, parse_amount
 from common.hub import Aggregator
 from common.keys import KeyFileError, client_options
 from common.monitor import Monitor
@@ -118,11 +118,8 @@ def _text_option(text: str) -> str:
 
 
 def _amount(text: str) -> Decimal:
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        amount = Decimal(-1)
-    if not amount.is_finite() or amount < 0:
+    amount = parse_amount(text)
+    if amount is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount like 2500.00")
     return amount
 

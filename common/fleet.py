@@ -15,22 +15,30 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from common.cars import Car, Rental
 from common.protocol import MAX_CARS, ProtocolError, check_car, check_text
 
-__all__ = ["FLEETS", "Churn", "FleetError", "load_fleet"]
+__all__ = ["FLEETS", "Churn", "FleetError", "load_fleet", "parse_amount"]
 
 FLEETS = Path(__file__).resolve().parent.parent / "fleets"
 RENTAL_KEYS = {"name", "location", "api_url", "cars"}
 CAR_KEYS = {"id", "year", "make", "model", "daily_rate", "rented_for_days"}
 MAX_RENTAL_DAYS = 365
 CHURN_DAYS = (1, 7)
+# Plain digits with at most two decimals: no exponents, separators or spaces.
+AMOUNT = re.compile(r"[0-9]{1,7}(\.[0-9]{1,2})?")
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """Return "1800.00"-style text as a Decimal, or None for anything else."""
+    return Decimal(text) if AMOUNT.fullmatch(text) else None
 
 
 class FleetError(ValueError):
@@ -40,27 +48,42 @@ class FleetError(ValueError):
 def load_fleet(path: Path, now: datetime) -> Rental:
     """Return the rental described by the JSON file at ``path``."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_float=_no_float)
+        data = json.loads(
+            path.read_text(encoding="utf-8"),
+            parse_float=_FloatText,
+            object_pairs_hook=_unique_keys,
+        )
     except OSError as exc:
         raise FleetError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise FleetError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise FleetError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from None
-    except _FloatFound as exc:
+    except FleetError as exc:
         raise FleetError(f"{path}: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # a huge number, deep nesting
+        raise FleetError(f"{path}: not a fleet: {exc}") from None
     try:
         return _rental(data, now)
     except (FleetError, ProtocolError) as exc:
         raise FleetError(f"{path}: {exc}") from None
 
 
-class _FloatFound(ValueError):
-    pass
+class _FloatText(str):
+    """A JSON number with a fraction or exponent, kept as its text.
+
+    Never a float, so no cent is lost; and never a plain str, so the field
+    it stands in is refused by name.
+    """
 
 
-def _no_float(text: str) -> Any:
-    raise _FloatFound(f"number {text} has a fraction: write amounts as strings")
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise FleetError(f"{key}: appears twice in one object")
+        data[key] = value
+    return data
 
 
 def _rental(data: Any, now: datetime) -> Rental:
@@ -88,10 +111,7 @@ def _rental(data: Any, now: datetime) -> Rental:
 
 def _car(item: Any, now: datetime) -> Car:
     _check_keys(item, CAR_KEYS - {"rented_for_days"}, CAR_KEYS, "a car")
-    try:
-        rate = Decimal(item["daily_rate"]) if type(item["daily_rate"]) is str else None
-    except InvalidOperation:
-        rate = None
+    rate = parse_amount(item["daily_rate"]) if type(item["daily_rate"]) is str else None
     if rate is None:
         raise FleetError('daily_rate: must be an amount in a string, like "1800.00"')
     days = item.get("rented_for_days", 0)

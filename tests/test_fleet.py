@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def test_rented_for_days_rents_the_car_from_the_start():
         ({**GOOD, "cars": []}, "cars: must be a list"),
         (with_car(daily_rate=1800), "cars[0]: daily_rate: must be an amount"),
         (with_car(daily_rate="lots"), "cars[0]: daily_rate: must be an amount"),
-        (with_car(daily_rate="-5.00"), "cars[0]: daily rate '-5.00' is not an amount"),
+        (with_car(daily_rate="-5.00"), "cars[0]: daily_rate: must be an amount"),
+        (with_car(daily_rate="0.00"), "cars[0]: daily rate '0.00' is not an amount"),
         (with_car(year=1700), "cars[0]: car year 1700 is not plausible"),
         (with_car(model=None), "cars[0]: model: missing"),
         (with_car(color="red"), "cars[0]: color: unknown field"),
@@ -74,11 +76,35 @@ def test_a_bad_fleet_file_names_the_file_and_the_field(tmp_path, data, message):
     assert message in str(caught.value)
 
 
-def test_a_float_amount_is_refused_before_it_can_lose_cents(tmp_path):
-    path = write(tmp_path, json.dumps(with_car()).replace('"1800.00"', "1800.10"))
+RATE, YEAR, ID = '"daily_rate": "1800.00"', '"year": 2024', '"id": 1'
 
-    with pytest.raises(FleetError, match="write amounts as strings"):
+
+@pytest.mark.parametrize(
+    ("field", "raw", "message"),
+    [
+        (RATE, '"daily_rate": 1800.10', "cars[0]: daily_rate: must be an amount"),
+        (RATE, '"daily_rate": "1E+3"', "cars[0]: daily_rate: must be an amount"),
+        (RATE, '"daily_rate": "1_800.00"', "cars[0]: daily_rate: must be an amount"),
+        (RATE, '"daily_rate": " 1800"', "cars[0]: daily_rate: must be an amount"),
+        (RATE, '"daily_rate": "1800.000"', "cars[0]: daily_rate: must be an amount"),
+        (RATE, '"daily_rate": "\\u0661\\u0662"', "cars[0]: daily_rate: must be"),
+        (YEAR, '"year": 2024.0', "cars[0]: car year '2024.0' is not plausible"),
+        (RATE, '"daily_rate": "1.00", "daily_rate": "2.00"', "appears twice"),
+        (ID, '"id": ' + "9" * 5000, "not a fleet"),
+    ],
+)
+def test_amounts_and_numbers_are_strict(tmp_path, field, raw, message):
+    text = json.dumps(with_car())
+    assert field in text
+    path = write(tmp_path, text.replace(field, raw, 1))
+
+    with pytest.raises(FleetError, match=re.escape(message)):
         load_fleet(path, utc_now())
+
+
+def test_deep_nesting_is_a_clear_error(tmp_path):
+    with pytest.raises(FleetError, match="not a fleet"):
+        load_fleet(write(tmp_path, "[" * 100_000), utc_now())
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path):
