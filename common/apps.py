@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EXPECT = 2
 DEFAULT_TIMEOUT_S = 60.0
+STATUS_DELAY_S = 0.25
 
 EXIT_OK = 0
 EXIT_MISSING = 1
@@ -84,9 +85,14 @@ def aggregator_parser() -> Parser:
     )
     filters = parser.add_argument_group("filters (table, best offers and JSON)")
     filters.add_argument(
-        "--location", type=_text_option, help="only locations containing NAME"
+        "--location",
+        type=_text_option,
+        metavar="NAME",
+        help="only cars at locations containing NAME (any case, any accents)",
     )
-    filters.add_argument("--make", type=_text_option, help="only makes containing NAME")
+    filters.add_argument(
+        "--make", type=_text_option, metavar="NAME", help="only makes containing NAME"
+    )
     filters.add_argument(
         "--max-rate",
         type=_amount,
@@ -99,11 +105,12 @@ def aggregator_parser() -> Parser:
         metavar="N",
         help="show the total for N days and pick the best offer by it",
     )
-    filters.add_argument(
+    parser.add_argument(
         "--top",
         type=positive_int,
         metavar="N",
-        help="list only the N cheapest cars (totals still count every car)",
+        help="list only the N cheapest cars in the table, not the JSON "
+        "(the totals still count every car)",
     )
     add_verbosity_options(parser)
     return parser
@@ -187,13 +194,17 @@ def _watch(
             expected = max(args.expect, len(aggregator.seen))
 
             def progress(
-                names: list[str], expected: int = expected, shown: RenderableType = view
+                names: list[str],
+                expected: int = expected,
+                shown: RenderableType = view,
+                started: float = started,
             ) -> None:
-                if live is not None:
+                # Redrawing costs tens of milliseconds: a quick round is left
+                # alone, a slow one shows who answered so far.
+                slow = time.monotonic() - started >= STATUS_DELAY_S
+                if live is not None and slow:
                     status = waiting_message(names, expected)
                     live.update(Group(shown, status), refresh=True)
-
-            progress([])
 
             result = aggregator.run_round(expected, timeout_s, progress)
             result = result.narrowed(filters, args.days)

@@ -231,9 +231,9 @@ def logs_above(live: Live | None) -> Iterator[None]:
             handler.console = console
 
 
-def report_error(message: str) -> None:
+def report_error(message: str, *, prog: str | None = None) -> None:
     """Write one line to stderr, prefixed with the program's name."""
-    prog = os.path.basename(sys.argv[0]) or "carrental"
+    prog = prog or os.path.basename(sys.argv[0]) or "carrental"
     print(f"{prog}: error: {message}", file=sys.stderr)
 
 
@@ -249,8 +249,12 @@ def open_socket(
         # libzmq would silently take over the path from the running owner.
         raise SetupError(f"cannot bind to {address!r}: another process listens there")
     sock = ctx.socket(kind)
-    for name, value in options.items():
-        setattr(sock, name, value)
+    try:
+        for name, value in options.items():
+            setattr(sock, name, value)
+    except zmq.ZMQError as exc:
+        sock.close()
+        raise SetupError(f"cannot set {name} on a socket: {exc.strerror}") from exc
     # Linger 0: unsent messages are dropped at close, so exiting never hangs.
     sock.linger = 0
     # IPv6 must be switched on before bind/connect for a [::1]-style address.

@@ -159,6 +159,8 @@ def _run(args: argparse.Namespace, keys: Path | None) -> int:
                 f"{args.timeout:g}",
                 *verbosity,
                 *aggregator_flags,
+                "--expect",
+                str(args.expect),
                 "--pub",
                 bindable(args.pub),
                 "--rep",

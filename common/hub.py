@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 REBROADCAST_INTERVAL_S = 0.25
 
 Progress = Callable[[list[str]], None]
-"""Called with the names answered so far, each time a new rental answers."""
+"""Called with the names answered so far: when one answers, and at each re-broadcast."""
 
 
 class Aggregator:
@@ -50,6 +50,8 @@ class Aggregator:
         self.round_ids = RoundIds()
         # Every rental name that ever answered, even too late for its round.
         self.seen: set[str] = set()
+        # Under CURVE: the rental name each key (by file name) speaks for.
+        self._speakers: dict[str, str] = {}
         self._ctx: zmq.Context | None = None
         self._pub: zmq.Socket | None = None
         self._rep: zmq.Socket | None = None
@@ -148,6 +150,8 @@ class Aggregator:
             if now >= deadline:
                 break
             if now >= next_broadcast:
+                if now > started and on_progress is not None:
+                    on_progress(list(replies))  # a slow round: still waiting
                 self._pub.send_multipart(encode_query(round_id))
                 logger.debug("broadcast QTY round=%s", round_id)
                 next_broadcast = now + REBROADCAST_INTERVAL_S
@@ -173,7 +177,9 @@ class Aggregator:
 
         elapsed_ms = (time.monotonic() - started) * 1000
         if len(replies) < expected:
-            logger.warning(
+            # INFO, not WARNING: the table, the JSON and the exit code say it,
+            # and in watch mode an offline rental would repeat it every round.
+            logger.info(
                 "round %s closed at its deadline: %d of %d rentals answered",
                 round_id,
                 len(replies),
@@ -194,9 +200,10 @@ class Aggregator:
 
         Whatever arrives gets an answer, so the peer's REQ lockstep completes.
         """
-        frames = rep.recv_multipart()
+        frames, key_name = self._receive(rep)
         try:
             sent_round, name, location, api_url, count = decode_header(frames)
+            self._check_speaker(key_name, name)
             if sent_round != round_id:
                 if not self.round_ids.was_issued(sent_round):
                     raise ProtocolError(f"unknown round id {sent_round!r}")
@@ -218,7 +225,32 @@ class Aggregator:
             return None
         rep.send_multipart([ACK, round_id.encode()])
         self.seen.add(name)
+        if key_name is not None:
+            self._speakers[key_name] = name
         return Reply(round_id, name, location, api_url, cars)
+
+    def _receive(self, rep: zmq.Socket) -> tuple[list[bytes], str | None]:
+        """Return a message's frames and, under CURVE, the name of the sender's key."""
+        if self.keys is None:
+            return rep.recv_multipart(), None
+        frames = rep.recv_multipart(copy=False)
+        # The ZAP handler named the key (its file name); ZeroMQ carries that
+        # name with every message from the connection as "User-Id".
+        return [frame.bytes for frame in frames], frames[0].get("User-Id")
+
+    def _check_speaker(self, key_name: str | None, name: str) -> None:
+        """Under CURVE, tie each key to one rental name and each name to one key.
+
+        The first reply that counts decides; later ones that disagree are refused.
+        """
+        if key_name is None:
+            return
+        claimed = self._speakers.get(key_name)
+        if claimed is not None and claimed != name:
+            raise ProtocolError(f"key {key_name!r} speaks for {claimed!r} only")
+        owner = next((k for k, n in self._speakers.items() if n == name), key_name)
+        if owner != key_name:
+            raise ProtocolError(f"rental name {name!r} belongs to key {owner!r}")
 
 
 def _preview(frames: list[bytes]) -> list[bytes]:

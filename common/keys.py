@@ -21,6 +21,7 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
+import zmq.utils.z85
 from zmq.auth.thread import ThreadAuthenticator
 
 from common.cli import Parser, report_error
@@ -88,13 +89,35 @@ def client_options(key_file: Path, server_key_file: Path) -> dict[str, object]:
 
 
 def _load(path: Path, *, secret: bool) -> tuple[bytes, bytes]:
+    if not path.is_file():
+        raise KeyFileError(f"cannot read key file '{path}': no such file")
     try:
         public, secret_key = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"cannot read key file '{path}': {exc}") from None
     if secret and secret_key is None:
         raise KeyFileError(f"'{path}' holds no secret key: give the .key_secret file")
+    for key in (public, secret_key) if secret else (public,):
+        if not _is_z85_key(key):
+            raise KeyFileError(f"'{path}' holds a damaged key: make the keys again")
     return public, secret_key or b""
+
+
+def _is_z85_key(key: bytes | None) -> bool:
+    """Return True for a 32-byte CurveZMQ key written in Z85 (40 characters)."""
+    try:
+        return key is not None and len(zmq.utils.z85.decode(key)) == 32
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def _allowed_keys(folder: Path) -> dict[bytes, str]:
+    """Return the public key of every .key file in ``folder``, to its file name."""
+    keys = {}
+    for path in sorted(folder.glob("*.key")):
+        public, _ = _load(path, secret=False)
+        keys[public] = path.stem
+    return keys
 
 
 class Gatekeeper(ThreadAuthenticator):
@@ -106,7 +129,7 @@ class Gatekeeper(ThreadAuthenticator):
 
     def __init__(self, ctx: zmq.Context, allowed: Path) -> None:
         super().__init__(ctx, log=logger)
-        self._known_keys = set(zmq.auth.load_certificates(allowed))
+        self._known_keys = _allowed_keys(allowed)
         self._peer = "?"
         self._refused: set[tuple[str, bytes]] = set()
 
@@ -120,6 +143,10 @@ class Gatekeeper(ThreadAuthenticator):
         if len(msg) > 3:
             self._peer = msg[3].decode("utf-8", "replace")
         await super().handle_zap_message(msg)
+
+    def curve_user_id(self, client_key: bytes) -> str:
+        """Name an admitted key by its file name: "a" for allowed/a.key."""
+        return self._known_keys.get(zmq.utils.z85.encode(client_key), "?")
 
     def callback(self, domain: str, key: bytes) -> bool:
         """Return True for a known rental key; log an unknown one once."""
@@ -138,7 +165,7 @@ class Gatekeeper(ThreadAuthenticator):
 def main(argv: list[str] | None = None) -> int:
     """Create a key set; return 0, or 2 for a bad name or folder."""
     parser = Parser(
-        prog="python -m common.keys",
+        prog="common.keys",
         description="Create CurveZMQ key pairs for the aggregator and each rental.",
     )
     parser.add_argument("directory", type=Path, metavar="DIR")
@@ -149,13 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.rentals:
         if not KEY_NAME.match(name) or name == AGGREGATOR:
             parser.error(f"argument --rentals: {name!r} is not a short plain name")
+    if len(set(args.rentals)) < len(args.rentals):
+        parser.error("argument --rentals: a name is given twice")
     try:
         create_keys(args.directory, args.rentals)
     except KeyFileError as exc:
-        report_error(str(exc))
+        report_error(str(exc), prog=parser.prog)
         return 2
     except OSError as exc:
-        report_error(f"cannot write keys into '{args.directory}': {exc.strerror}")
+        message = f"cannot write keys into '{args.directory}': {exc.strerror}"
+        report_error(message, prog=parser.prog)
         return 2
     print(f"keys written to {args.directory}: {', '.join(args.rentals)}")
     return 0

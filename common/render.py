@@ -78,9 +78,10 @@ def monitor_view(
             Text("online", style="green")
             if status.online
             else Text("OFFLINE", style=OFFLINE_STYLE),
-            str(status.cars),
+            # An offline rental's cars are not on offer: no stale figures.
+            str(status.cars) if status.online else "-",
             Text(f"{cheapest.car.title}, R$ {money(cheapest.car.daily_rate)}")
-            if cheapest
+            if cheapest and status.online
             else "-",
             _clock(status.last_seen),
         )

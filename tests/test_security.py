@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import stat
 
 import pytest
@@ -155,3 +156,35 @@ def test_adding_a_rental_keeps_the_aggregator_key(keys):
     assert (keys / "allowed" / "c.key").exists()
     with pytest.raises(KeyFileError, match="exists"):
         create_keys(keys, ["a"])
+
+
+def test_one_key_speaks_for_one_rental_only(aggregator, spawn, keys):
+    create_keys(keys, ["c"])  # a third allowed key, not yet used
+    agg, pub, rep = aggregator("--keys", str(keys), "--watch", "0.5", "--json")
+    server = keys / "aggregator.key"
+    secure_rental(spawn, "rental_service.py", pub, rep, keys / "a.key_secret", server)
+    secure_rental(spawn, "rental_service2.py", pub, rep, keys / "b.key_secret", server)
+    agg.wait_for(r'"missing": 0', stream="stdout")
+
+    # a's key posing as B, then as a rental of its own; c's key posing as B.
+    for key, extra in (("a", []), ("a", ["--name", "Rogue Rent"]), ("c", [])):
+        secure_rental(
+            spawn,
+            "rental_service2.py",
+            pub,
+            rep,
+            keys / f"{key}.key_secret",
+            server,
+            *extra,
+        )
+    agg.wait_for(r"key 'a' speaks for 'Locadora A - Centro' only .*'Locadora B")
+    agg.wait_for(r"key 'a' speaks for 'Locadora A - Centro' only .*'Rogue Rent'")
+    agg.wait_for(r"rental name 'Locadora B - Aeroporto' belongs to key 'b'")
+    settled = agg.wait_for(r'"missing": 0', stream="stdout", count=3)
+
+    rentals = json.loads(settled.string)["rentals"]
+    names = [r["name"] for r in rentals]
+    assert names == ["Locadora A - Centro", "Locadora B - Aeroporto"]
+    assert len(rentals[1]["cars"]) == 4
+    agg.signal(signal.SIGINT)
+    assert agg.wait() == 130
