@@ -14,6 +14,7 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(POETRY) run ruff format --check .
 	$(POETRY) run ruff check .
+	$(POETRY) run mypy
 	$(POETRY) run pytest
 
 install: $(INSTALLED)

@@ -273,8 +273,9 @@ def open_socket(
             hint = " ('*' is for binding: connect to the aggregator's host and port)"
         elif exc.errno == zmq.EADDRINUSE:
             hint = " (is another aggregator running? choose a port with --pub/--rep)"
+        reason = zmq.strerror(exc.errno or 0)
         raise SetupError(
-            f"cannot {verb} {kind_name} to {address!r}: {zmq.strerror(exc.errno)}{hint}"
+            f"cannot {verb} {kind_name} to {address!r}: {reason}{hint}"
         ) from exc
     return sock
 

@@ -112,7 +112,7 @@ class Aggregator:
         """Return the PUB and REP endpoints as bound, with real port numbers."""
         if self._pub is None or self._rep is None:
             raise RuntimeError("the aggregator is not started")
-        return self._pub.last_endpoint.decode(), self._rep.last_endpoint.decode()
+        return _bound(self._pub), _bound(self._rep)
 
     def stop(self) -> None:
         """Close both sockets and the context, dropping anything unsent."""
@@ -236,7 +236,7 @@ class Aggregator:
         frames = rep.recv_multipart(copy=False)
         # The ZAP handler named the key (its file name); ZeroMQ carries that
         # name with every message from the connection as "User-Id".
-        return [frame.bytes for frame in frames], frames[0].get("User-Id")
+        return [frame.bytes for frame in frames], str(frames[0].get("User-Id"))
 
     def _check_speaker(self, key_name: str | None, name: str) -> None:
         """Under CURVE, tie each key to one rental name and each name to one key.
@@ -251,6 +251,11 @@ class Aggregator:
         owner = next((k for k, n in self._speakers.items() if n == name), key_name)
         if owner != key_name:
             raise ProtocolError(f"rental name {name!r} belongs to key {owner!r}")
+
+
+def _bound(sock: zmq.Socket) -> str:
+    """Return the endpoint a socket is bound to, with the real port number."""
+    return str(sock.getsockopt_string(zmq.LAST_ENDPOINT))
 
 
 def _preview(frames: list[bytes]) -> list[bytes]:
