@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from common.cars import Rental, available, utc_now
 from common.cli import open_socket
@@ -23,6 +24,11 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL_MS = 200
 # How long to wait for the aggregator's ACK before giving the REQ socket up.
 ACK_TIMEOUT_MS = 2000
+HANDSHAKE_FAILURES = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 # How many answered round ids to remember, to answer each round once.
 REMEMBERED_ROUNDS = 256
 
@@ -49,6 +55,7 @@ class RentalService:
         self.rep_endpoint = rep_endpoint
         self.clock = clock
         self._answered: deque[str] = deque(maxlen=REMEMBERED_ROUNDS)
+        self._told: set[int] = set()  # handshake failures already explained
 
     def serve(self, *, once: bool = False) -> None:
         """Answer rounds until interrupted, or after the first one with ``once``."""
@@ -56,6 +63,8 @@ class RentalService:
         try:
             sub = open_socket(ctx, zmq.SUB, self.pub_endpoint, bind=False, **self.curve)
             sub.subscribe(QTY)
+            # Handshake failures are silent in ZeroMQ; a monitor makes them seen.
+            monitor = sub.get_monitor_socket(HANDSHAKE_FAILURES)
             req = self._open_req(ctx)
             logger.info(
                 "%s waiting for QTY on %s, replying to %s",
@@ -69,7 +78,7 @@ class RentalService:
                     self.rental, event = self.churn.step(self.rental, self.clock())
                     logger.info("churn: %s", event)
                     next_churn += self.churn_interval_s
-                round_id = self._next_round(sub)
+                round_id = self._next_round(sub, monitor)
                 if round_id is None:
                     continue
                 if self._reply(req, round_id):
@@ -86,13 +95,19 @@ class RentalService:
     def _open_req(self, ctx: zmq.Context) -> zmq.Socket:
         return open_socket(ctx, zmq.REQ, self.rep_endpoint, bind=False, **self.curve)
 
-    def _next_round(self, sub: zmq.Socket) -> str | None:
+    def _next_round(self, sub: zmq.Socket, monitor: zmq.Socket) -> str | None:
         """Wait briefly for broadcasts; return the newest round not yet answered.
 
         All queued broadcasts are read at once, so a rental that was paused
         answers only the latest round instead of working through stale ones.
         """
-        if not sub.poll(POLL_INTERVAL_MS, zmq.POLLIN):
+        poller = zmq.Poller()
+        poller.register(sub, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        ready = dict(poller.poll(POLL_INTERVAL_MS))
+        if monitor in ready:
+            self._explain(recv_monitor_message(monitor)["event"])
+        if sub not in ready:
             return None
         newest = None
         while sub.poll(0, zmq.POLLIN):
@@ -106,6 +121,19 @@ class RentalService:
             return None
         logger.info("received QTY round=%s", newest)
         return newest
+
+    def _explain(self, event: int) -> None:
+        """Say once why the secure handshake with the aggregator fails."""
+        if event in self._told:
+            return
+        self._told.add(event)
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            reason = "refused this rental's key: is it in the aggregator's allowed/?"
+        elif self.curve:
+            reason = "failed: is --server-key the aggregator's aggregator.key?"
+        else:
+            reason = "failed: if the aggregator uses --keys, pass --key, --server-key"
+        logger.warning("the handshake with %s %s", self.pub_endpoint, reason)
 
     def _reply(self, req: zmq.Socket, round_id: str) -> bool:
         """Send this rental's cars for ``round_id``; return False if no answer came."""

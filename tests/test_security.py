@@ -78,6 +78,7 @@ def test_a_rental_with_an_unknown_key_gets_nothing_in_and_nothing_out(
     assert result["missing"] == 1
     assert agg.stderr.count("refused a connection from 127.0.0.1") == 1
     assert not rogue.matches(r"received QTY")
+    assert len(rogue.matches(r"refused this rental's key")) == 1
 
 
 def test_plain_text_peers_see_and_post_nothing(aggregator, spawn, keys):
@@ -98,6 +99,23 @@ def test_plain_text_peers_see_and_post_nothing(aggregator, spawn, keys):
     assert agg.wait() == 1
     assert json.loads(agg.stdout)["rentals"] == []
     assert not plain.matches(r"received QTY")
+    plain.wait_for(r"if the aggregator uses --keys, pass --key, --server-key")
+
+
+def test_a_rental_with_the_wrong_server_key_is_told(aggregator, spawn, keys, tmp_path):
+    other = tmp_path / "other"
+    create_keys(other, ["x"])
+    _, pub, rep = aggregator("--keys", str(keys), "--timeout", "30")
+    rental = secure_rental(
+        spawn,
+        "rental_service.py",
+        pub,
+        rep,
+        keys / "a.key_secret",
+        other / "aggregator.key",
+    )
+
+    rental.wait_for(r"is --server-key the aggregator's aggregator.key\?")
 
 
 @pytest.mark.parametrize(
