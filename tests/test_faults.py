@@ -320,7 +320,7 @@ def test_the_demo_stops_its_children_and_leaves_no_orphan(spawn, signum, code):
     assert len(pids) == 3
     demo.signal(signum)
 
-    assert demo.wait() == code
+    assert demo.wait() == code, demo.stderr
     assert "Traceback" not in demo.stderr
     for pid in pids:
         with pytest.raises(ProcessLookupError):
