@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from common.cars import available, utc_now
 from common.cli import SetupError, open_socket
@@ -29,6 +30,9 @@ __all__ = ["Aggregator", "Progress"]
 
 logger = logging.getLogger(__name__)
 
+HANDSHAKE_FAILURES = (
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 # While a round is open its QTY is sent again at this interval, so a rental
 # that connects late (SUB sockets miss what was published before they joined)
 # still hears it.
@@ -56,6 +60,9 @@ class Aggregator:
         self._pub: zmq.Socket | None = None
         self._rep: zmq.Socket | None = None
         self._gatekeeper: Gatekeeper | None = None
+        self._poller = zmq.Poller()
+        self._monitors: dict[zmq.Socket, str] = {}
+        self._reported: set[str] = set()
 
     def __enter__(self) -> Aggregator:
         self.start()
@@ -87,6 +94,15 @@ class Aggregator:
         except BaseException:
             self.stop()
             raise
+        self._poller = zmq.Poller()
+        self._poller.register(self._rep, zmq.POLLIN)
+        if self.keys is not None:
+            # Peers without CURVE, or with the wrong server key, fail before
+            # the ZAP handler sees a key; only a socket monitor tells.
+            for sock in (self._pub, self._rep):
+                monitor = sock.get_monitor_socket(HANDSHAKE_FAILURES)
+                self._monitors[monitor] = _bound(sock)
+                self._poller.register(monitor, zmq.POLLIN)
         logger.info(
             "bound PUB=%s REP=%s run=%s", *self.endpoints, self.round_ids.prefix
         )
@@ -123,6 +139,7 @@ class Aggregator:
             self._gatekeeper = None
         self._ctx.destroy(linger=0)
         self._ctx = self._pub = self._rep = None
+        self._monitors.clear()
 
     def run_round(
         self,
@@ -156,7 +173,9 @@ class Aggregator:
                 logger.debug("broadcast QTY round=%s", round_id)
                 next_broadcast = now + REBROADCAST_INTERVAL_S
             wait_ms = max(0, int((min(next_broadcast, deadline) - now) * 1000))
-            if not self._rep.poll(wait_ms, zmq.POLLIN):
+            ready = dict(self._poller.poll(wait_ms))
+            self._report_handshakes(ready)
+            if self._rep not in ready:
                 continue
             reply = self._answer(self._rep, round_id)
             if reply is None:
@@ -194,6 +213,20 @@ class Aggregator:
             elapsed_ms=elapsed_ms,
             replies=list(replies.values()),
         )
+
+    def _report_handshakes(self, ready: dict[zmq.Socket, int]) -> None:
+        """Log, once per socket, that a peer failed the CURVE handshake."""
+        for monitor, endpoint in self._monitors.items():
+            if monitor not in ready:
+                continue
+            recv_monitor_message(monitor)
+            if endpoint not in self._reported:
+                self._reported.add(endpoint)
+                logger.warning(
+                    "a peer failed the CURVE handshake on %s: plain text, "
+                    "or a --server-key that is not this aggregator's",
+                    endpoint,
+                )
 
     def _answer(self, rep: zmq.Socket, round_id: str) -> Reply | None:
         """Receive and answer one REP message; return it if it counts this round.
