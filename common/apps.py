@@ -136,11 +136,11 @@ def aggregator_main(argv: list[str] | None = None) -> int:
 
     Return 0, 1 (rentals missing), 2 (bad set-up), or 128 + the signal.
     """
-    args = aggregator_parser().parse_args(argv)
-    log_console = setup_logging(args.verbose, args.quiet)
-    stop_on_signals()
-    filters = Filters(args.location, args.make, args.max_rate)
+    stop_on_signals()  # first: a signal during set-up also ends cleanly
     try:
+        args = aggregator_parser().parse_args(argv)
+        log_console = setup_logging(args.verbose, args.quiet)
+        filters = Filters(args.location, args.make, args.max_rate)
         with Aggregator(args.pub, args.rep, keys=args.keys) as aggregator:
             if args.watch is not None:
                 _watch(aggregator, args, filters)
@@ -223,6 +223,14 @@ def _watch(
 
 def rental_main(argv: list[str] | None, default_fleet: Path, prog: str) -> int:
     """Serve one rental's fleet until Ctrl+C; return 0, or 2 for bad set-up."""
+    stop_on_signals()  # first: a signal during set-up also ends cleanly
+    try:
+        return _serve_rental(argv, default_fleet, prog)
+    except Stopped:
+        return EXIT_OK
+
+
+def _serve_rental(argv: list[str] | None, default_fleet: Path, prog: str) -> int:
     parser = Parser(
         prog=prog,
         description="Answer the aggregator's QTY broadcasts with the available "
@@ -283,7 +291,6 @@ def rental_main(argv: list[str] | None, default_fleet: Path, prog: str) -> int:
         return EXIT_USAGE
 
     setup_logging(args.verbose, args.quiet)
-    stop_on_signals()
     rental = replace(
         fleet,
         name=args.name or fleet.name,

@@ -49,7 +49,12 @@ class Child:
     """A script run as a child process, its stderr lines shown with a prefix."""
 
     def __init__(
-        self, name: str, argv: list[str], console: Console, style: str
+        self,
+        name: str,
+        argv: list[str],
+        console: Console,
+        style: str,
+        family: list[Child],
     ) -> None:
         self.name = name
         # The aggregator's "bound" line, and an event set when it is seen or
@@ -67,6 +72,8 @@ class Child:
             text=True,
             errors="replace",
         )
+        # On the list at once, so that a signal from here on still stops it.
+        family.append(self)
         console.print(f"demo: started {name} (pid {self.proc.pid})", highlight=False)
         self._reader = threading.Thread(
             target=self._relay, args=(console, style), daemon=True
@@ -168,8 +175,9 @@ def _run(args: argparse.Namespace, keys: Path | None) -> int:
             ],
             console,
             "bold cyan",
+            children,
         )
-        children.append(aggregator)
+
         if not aggregator.bound_or_ended.wait(READY_TIMEOUT_S):
             report_error(f"the aggregator did not bind within {READY_TIMEOUT_S:g} s")
             return 1
@@ -188,7 +196,7 @@ def _run(args: argparse.Namespace, keys: Path | None) -> int:
         for name, script, style in RENTALS:
             argv = [script, "--pub", pub, "--rep", rep, *verbosity]
             argv += rental_flags[name]
-            children.append(Child(name, argv, console, style))
+            Child(name, argv, console, style, children)
         return aggregator.proc.wait(args.timeout + READY_TIMEOUT_S)
     except Stopped as stop:
         return 128 + stop.signum

@@ -18,6 +18,7 @@ from common.protocol import (
     ACK,
     ERR,
     MAX_MESSAGE_BYTES,
+    REPLY_FRAMES,
     ProtocolError,
     Reply,
     RoundIds,
@@ -264,12 +265,19 @@ class Aggregator:
 
     def _receive(self, rep: zmq.Socket) -> tuple[list[bytes], str | None]:
         """Return a message's frames and, under CURVE, the name of the sender's key."""
+        # Frame by frame: the size limit is per frame, so a message of very
+        # many frames is read to its end but only its first frames are kept.
+        frames = [rep.recv(copy=False)]
+        while rep.rcvmore:
+            frame = rep.recv(copy=False)
+            if len(frames) <= REPLY_FRAMES:
+                frames.append(frame)
+        data = [frame.bytes for frame in frames]
         if self.keys is None:
-            return rep.recv_multipart(), None
-        frames = rep.recv_multipart(copy=False)
+            return data, None
         # The ZAP handler named the key (its file name); ZeroMQ carries that
         # name with every message from the connection as "User-Id".
-        return [frame.bytes for frame in frames], str(frames[0].get("User-Id"))
+        return data, str(frames[0].get("User-Id"))
 
     def _check_speaker(self, key_name: str | None, name: str) -> None:
         """Under CURVE, tie each key to one rental name and each name to one key.

@@ -29,6 +29,8 @@ HANDSHAKE_FAILURES = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
+# Broadcasts and answers are a few words: anything larger is dropped by libzmq.
+MAX_ANSWER_BYTES = 4096
 # How many answered round ids to remember, to answer each round once.
 REMEMBERED_ROUNDS = 256
 
@@ -61,7 +63,14 @@ class RentalService:
         """Answer rounds until interrupted, or after the first one with ``once``."""
         ctx = zmq.Context()
         try:
-            sub = open_socket(ctx, zmq.SUB, self.pub_endpoint, bind=False, **self.curve)
+            sub = open_socket(
+                ctx,
+                zmq.SUB,
+                self.pub_endpoint,
+                bind=False,
+                maxmsgsize=MAX_ANSWER_BYTES,
+                **self.curve,
+            )
             sub.subscribe(QTY)
             # Handshake failures are silent in ZeroMQ; a monitor makes them seen.
             monitor = sub.get_monitor_socket(HANDSHAKE_FAILURES)
@@ -93,7 +102,14 @@ class RentalService:
             ctx.destroy(linger=0)
 
     def _open_req(self, ctx: zmq.Context) -> zmq.Socket:
-        return open_socket(ctx, zmq.REQ, self.rep_endpoint, bind=False, **self.curve)
+        return open_socket(
+            ctx,
+            zmq.REQ,
+            self.rep_endpoint,
+            bind=False,
+            maxmsgsize=MAX_ANSWER_BYTES,
+            **self.curve,
+        )
 
     def _next_round(self, sub: zmq.Socket, monitor: zmq.Socket) -> str | None:
         """Wait briefly for broadcasts; return the newest round not yet answered.
@@ -155,5 +171,7 @@ class RentalService:
         if answer[:1] == [ACK]:
             logger.info("ACK round=%s", round_id)
         else:
-            logger.warning("aggregator refused the reply: %r", answer[:2])
+            logger.warning(
+                "aggregator refused the reply: %r", [a[:200] for a in answer[:2]]
+            )
         return True

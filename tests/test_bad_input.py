@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.cars import Car
-from common.protocol import CARS, ERR, ProtocolError, decode_cars, encode_reply
+from common.protocol import (
+    CARS,
+    ERR,
+    ProtocolError,
+    decode_cars,
+    decode_reply,
+    encode_reply,
+)
 
 ANSWER_WAIT_MS = 5000
 EXAMPLES_PER_BATCH = 500
@@ -26,6 +33,11 @@ EXAMPLES_PER_BATCH = 500
 # place in the round and change the table.
 VICTIM = "Locadora A - Centro"
 GOOD_CAR = Car(1, 2024, "BMW", "M4", Decimal("100.00"))
+# LONG1 opcodes of integers that all hash alike (multiples of 2**61 - 1).
+COLLIDING = [
+    b"\x8a\x10" + (k * (2**61 - 1)).to_bytes(16, "little", signed=True)
+    for k in range(1, 50)
+]
 
 
 class _Calls:
@@ -256,3 +268,31 @@ def test_naive_datetimes_are_refused():
     car = Car(1, 2024, "BMW", "M4", Decimal("1.00"), datetime(2024, 1, 1))
     with pytest.raises(ProtocolError, match="timezone-aware"):
         decode_cars(pickle.dumps([car]), 1)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # A dict whose key is a tuple nested 300,000 deep: hashing it would
+        # crash the interpreter.
+        b"\x80\x04}" + b")" + b"\x85" * 300_000 + b"Ns.",
+        # A set of colliding integers: quadratic to build.
+        b"\x80\x04\x8f(" + b"".join(COLLIDING) + b"\x90.",
+        # BUILD on the Car class itself: would change it for every later reply.
+        b"\x80\x04\x8c\x0bcommon.cars\x8c\x03Car\x93N}\x8c\x05title\x8c\x01xs\x86b.",
+    ],
+    ids=["deep dict key", "colliding set", "build on Car"],
+)
+def test_opcodes_a_car_list_never_needs_are_refused(payload):
+    with pytest.raises(ProtocolError, match="is not allowed in a car list"):
+        decode_cars(payload, 1)
+    assert Car(1, 2024, "BMW", "M4", Decimal("1.00")).title == "2024 BMW M4"
+
+
+def test_a_trailing_space_makes_no_second_rental():
+    frames = encode_reply(
+        "r-1", "Locadora A - Centro ", "Centro", "http://a", [GOOD_CAR]
+    )
+
+    with pytest.raises(ProtocolError, match="starts or ends with a space"):
+        decode_reply(frames)
