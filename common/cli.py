@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -245,9 +246,17 @@ def open_socket(
     Options take effect only when set before bind/connect, hence this helper.
     Raise SetupError naming the endpoint when ZeroMQ refuses it.
     """
-    if bind and address.startswith("ipc://") and _ipc_in_use(address[6:]):
-        # libzmq would silently take over the path from the running owner.
-        raise SetupError(f"cannot bind to {address!r}: another process listens there")
+    if bind and address.startswith("ipc://"):
+        # libzmq unlinks whatever is at the path: a running peer's socket,
+        # or a file. Neither is ours to take.
+        path = address[6:]
+        taken = ""
+        if os.path.exists(path) and not stat.S_ISSOCK(os.stat(path).st_mode):
+            taken = "a file that is not a socket is there"
+        elif _ipc_in_use(path):
+            taken = "another process listens there"
+        if taken:
+            raise SetupError(f"cannot bind to {address!r}: {taken}")
     sock = ctx.socket(kind)
     try:
         for name, value in options.items():

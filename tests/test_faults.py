@@ -374,3 +374,13 @@ def test_the_aggregator_drops_cars_that_are_still_rented(aggregator, zmq_ctx):
     (only,) = json.loads(agg.stdout)["rentals"]
     assert "Huracan" not in {car["model"] for car in only["cars"]}
     assert len(only["cars"]) == 3
+
+
+def test_an_ipc_endpoint_never_replaces_a_file(spawn, tmp_path):
+    victim = tmp_path / "notes.txt"
+    victim.write_text("keep me")
+    agg = spawn("aggregator.py", "--pub", f"ipc://{victim}", "--rep", ANY_PORT)
+
+    assert agg.wait() == 2
+    assert "a file that is not a socket is there" in agg.stderr
+    assert victim.read_text() == "keep me"
