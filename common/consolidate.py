@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from common.cars import Car
@@ -120,20 +121,20 @@ class RoundResult:
         """Return what the car costs for the result's days (one if not set)."""
         return car.daily_rate * (self.days or 1)
 
+    @cached_property
     def offers(self) -> list[Offer]:
-        """Return every car of the round, cheapest first."""
+        """Every car of the round, cheapest first (sorted once, then reused)."""
         every = [Offer(reply, car) for reply in self.replies for car in reply.cars]
         return sorted(every, key=Offer.sort_key)
 
     def best_offer(self) -> Offer | None:
         """Return the lowest total; ties go to the rental name, then car id."""
-        offers = self.offers()
-        return offers[0] if offers else None
+        return self.offers[0] if self.offers else None
 
     def best_by_location(self) -> dict[str, Offer]:
         """Return the best offer at each location, locations in name order."""
         best: dict[str, Offer] = {}
-        for offer in self.offers():
+        for offer in self.offers:
             best.setdefault(offer.rental.location, offer)
         return dict(sorted(best.items()))
 

@@ -33,7 +33,7 @@ class Monitor:
         for status in self._rentals.values():
             status.online = False
         cheapest: dict[str, Offer] = {}
-        for offer in result.offers():  # cheapest first
+        for offer in result.offers:  # cheapest first
             cheapest.setdefault(offer.rental.name, offer)
         for reply in result.replies:
             self._rentals[reply.name] = RentalStatus(

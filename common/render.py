@@ -31,7 +31,7 @@ def waiting_message(answered: list[str], expected: int) -> Text:
 
 def round_view(result: RoundResult, *, timeout_s: float, top: int | None) -> Group:
     """Return the cars table, the best offers and the totals of one round."""
-    offers = result.offers()
+    offers = result.offers
     shown = offers[:top] if top else offers
     parts: list[RenderableType] = []
     if shown:
