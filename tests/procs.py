@@ -126,8 +126,11 @@ class Proc:
         self.popen.wait()
 
 
+def start_rental(spawn, script: str, pub: str, rep: str, *extra: str) -> Proc:
+    """Start one rental service script connected to ``pub`` and ``rep``."""
+    return spawn(script, "--pub", pub, "--rep", rep, *extra)
+
+
 def start_rentals(spawn, pub: str, rep: str, *extra: str) -> list[Proc]:
     """Start both rental services connected to ``pub`` and ``rep``."""
-    return [
-        spawn(script, "--pub", pub, "--rep", rep, *extra) for script in RENTAL_SCRIPTS
-    ]
+    return [start_rental(spawn, script, pub, rep, *extra) for script in RENTAL_SCRIPTS]

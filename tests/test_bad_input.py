@@ -26,6 +26,7 @@ from common.protocol import (
     decode_reply,
     encode_reply,
 )
+from tests.procs import start_rental
 
 ANSWER_WAIT_MS = 5000
 EXAMPLES_PER_BATCH = 500
@@ -223,10 +224,10 @@ def test_a_thousand_bad_messages_leave_the_round_exact(aggregator, spawn, tmp_pa
 
     try:
         each_is_refused()
-        first = spawn("rental_service.py", "--pub", pub, "--rep", rep, "--once")
+        first = start_rental(spawn, "rental_service.py", pub, rep, "--once")
         assert first.wait(30) == 0
         each_is_refused()
-        spawn("rental_service2.py", "--pub", pub, "--rep", rep, "--once")
+        start_rental(spawn, "rental_service2.py", pub, rep, "--once")
 
         assert agg.wait(30) == 0, agg.stderr[-2000:]
     finally:

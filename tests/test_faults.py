@@ -13,7 +13,7 @@ from common.cars import utc_now
 from common.fleet import FLEETS, load_fleet
 from common.hub import Aggregator
 from common.protocol import ACK, CARS, QTY, encode_reply
-from tests.procs import ANY_PORT, start_rentals
+from tests.procs import ANY_PORT, start_rental, start_rentals
 
 # The issue's bound for stopping a process on SIGINT or SIGTERM.
 STOP_WITHIN_S = 1.0
@@ -47,7 +47,7 @@ def silent_hub(zmq_ctx):
 def rental_on(spawn, hub, *extra: str):
     """Start Locadora A's service connected to a test's own sockets."""
     pub, rep = (sock.last_endpoint.decode() for sock in hub)
-    return spawn("rental_service.py", "--pub", pub, "--rep", rep, *extra)
+    return start_rental(spawn, "rental_service.py", pub, rep, *extra)
 
 
 def round_of(agg) -> str:
@@ -121,10 +121,10 @@ def test_a_rental_killed_mid_round_is_reported_missing(aggregator, spawn, after_
 
 def test_a_rental_restarted_within_a_round_counts_once(aggregator, spawn):
     agg, pub, rep = aggregator("--json", "--expect", "2", "--timeout", "4")
-    first = spawn("rental_service.py", "--pub", pub, "--rep", rep)
+    first = start_rental(spawn, "rental_service.py", pub, rep)
     agg.wait_for(r"reply from 'Locadora A - Centro'")
     first.signal(signal.SIGKILL)
-    again = spawn("rental_service.py", "--pub", pub, "--rep", rep)
+    again = start_rental(spawn, "rental_service.py", pub, rep)
     again.wait_for(r"ACK round=")
 
     assert agg.wait() == 1
@@ -136,9 +136,9 @@ def test_a_rental_restarted_within_a_round_counts_once(aggregator, spawn):
 
 def test_two_rentals_with_one_name_count_once_and_warn_once(aggregator, spawn):
     agg, pub, rep = aggregator("--json", "--expect", "2", "--timeout", "3")
-    first = spawn("rental_service.py", "--pub", pub, "--rep", rep, "--name", "Twin")
+    first = start_rental(spawn, "rental_service.py", pub, rep, "--name", "Twin")
     agg.wait_for(r"reply from 'Twin'")
-    spawn("rental_service2.py", "--pub", pub, "--rep", rep, "--name", "Twin")
+    start_rental(spawn, "rental_service2.py", pub, rep, "--name", "Twin")
 
     assert agg.wait() == 1
     result = json.loads(agg.stdout)
@@ -168,7 +168,7 @@ def test_a_late_reply_is_acknowledged_and_stays_out_of_the_next_round(spawn, zmq
                 list(stale.cars[:1]),
             )
         )
-        spawn("rental_service2.py", "--pub", pub, "--rep", rep, "--once")
+        start_rental(spawn, "rental_service2.py", pub, rep, "--once")
         current = hub.run_round(expected=1, timeout_s=30)
 
     assert late.poll(ANSWER_WAIT_MS) and late.recv_multipart() == [
@@ -276,7 +276,7 @@ def test_endpoint_spellings_work_on_both_sides(spawn, free_endpoint, bind, conne
         "30",
     )
     agg.wait_for(r"bound PUB=")
-    rental = spawn("rental_service.py", "--pub", pub, "--rep", rep, "--once")
+    rental = start_rental(spawn, "rental_service.py", pub, rep, "--once")
 
     assert agg.wait() == 0, agg.stderr
     assert rental.wait() == 0
@@ -340,15 +340,8 @@ def test_a_second_aggregator_on_a_live_ipc_path_fails(spawn, tmp_path):
 
 def test_a_markup_like_name_reaches_the_table_as_written(aggregator, spawn):
     agg, pub, rep = aggregator("--expect", "1", "--timeout", "30")
-    spawn(
-        "rental_service.py",
-        "--pub",
-        pub,
-        "--rep",
-        rep,
-        "--once",
-        "--name",
-        "Locadora [/b]",
+    start_rental(
+        spawn, "rental_service.py", pub, rep, "--once", "--name", "Locadora [/b]"
     )
 
     assert agg.wait() == 0, agg.stderr

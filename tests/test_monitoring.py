@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from tests.procs import start_rentals
+from tests.procs import start_rental, start_rentals
 
 A, B, C = "Locadora A - Centro", "Locadora B - Aeroporto", "Locadora C - Galeão"
 
@@ -20,7 +20,7 @@ def test_watch_shows_a_stopped_rental_offline_then_online_again(aggregator, spaw
     both = agg.wait_for(full, stream="stdout")
     first_b.signal(signal.SIGKILL)
     gone = agg.wait_for(rf'"offline": \["{B}"\]', stream="stdout")
-    spawn("rental_service2.py", "--pub", pub, "--rep", rep)
+    start_rental(spawn, "rental_service2.py", pub, rep)
     back = agg.wait_for(full, stream="stdout", count=2)
 
     rounds = [json.loads(line) for line in agg.stdout.splitlines()]
@@ -36,14 +36,8 @@ def test_watch_shows_a_stopped_rental_offline_then_online_again(aggregator, spaw
 def test_watch_waits_for_more_rentals_than_expected(aggregator, spawn):
     agg, pub, rep = aggregator("--watch", "0.5", "--json", "--expect", "1")
     start_rentals(spawn, pub, rep)
-    spawn(
-        "rental_service.py",
-        "--pub",
-        pub,
-        "--rep",
-        rep,
-        "--fleet",
-        "fleets/locadora_c.json",
+    start_rental(
+        spawn, "rental_service.py", pub, rep, "--fleet", "fleets/locadora_c.json"
     )
 
     line = agg.wait_for(r'"expected": 3, .*"missing": 0', stream="stdout")
@@ -57,11 +51,10 @@ def three_rentals(aggregator, spawn):
     def run(*options: str) -> dict:
         agg, pub, rep = aggregator("--json", "--expect", "3", *options)
         start_rentals(spawn, pub, rep, "--once")
-        spawn(
+        start_rental(
+            spawn,
             "rental_service.py",
-            "--pub",
             pub,
-            "--rep",
             rep,
             "--once",
             "--fleet",

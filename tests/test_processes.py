@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from common.render import BEST_MARK
-from tests.procs import ANY_PORT, start_rentals
+from tests.procs import ANY_PORT, start_rental, start_rentals
 
 EXPECTED_BEST = {
     "rental": "Locadora B - Aeroporto",
@@ -83,7 +83,7 @@ def test_json_lists_exactly_the_available_cars_and_the_best_offer(aggregator, sp
 
 def test_one_rental_missing_ends_at_the_deadline(aggregator, spawn):
     agg, pub, rep = aggregator("--json", "--timeout", "2")
-    spawn("rental_service.py", "--pub", pub, "--rep", rep)
+    start_rental(spawn, "rental_service.py", pub, rep)
 
     assert agg.wait() == 1
     result = json.loads(agg.stdout)
@@ -105,11 +105,10 @@ def test_table_marks_the_best_offer_in_text(aggregator, spawn):
 
 def test_rentals_use_their_own_name_and_location(aggregator, spawn):
     agg, pub, rep = aggregator("--json", "--expect", "1", "--timeout", "30")
-    spawn(
+    start_rental(
+        spawn,
         "rental_service2.py",
-        "--pub",
         pub,
-        "--rep",
         rep,
         "--once",
         "--name",

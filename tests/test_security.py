@@ -11,7 +11,7 @@ import zmq
 
 from common.keys import KeyFileError, create_keys
 from common.render import BEST_MARK
-from tests.procs import ANY_PORT
+from tests.procs import ANY_PORT, start_rental
 
 NEGATIVE_WAIT_MS = 500
 
@@ -25,18 +25,8 @@ def keys(tmp_path):
 
 
 def secure_rental(spawn, script, pub, rep, key_file, server_key, *extra):
-    return spawn(
-        script,
-        "--pub",
-        pub,
-        "--rep",
-        rep,
-        "--key",
-        str(key_file),
-        "--server-key",
-        str(server_key),
-        *extra,
-    )
+    keys = ("--key", str(key_file), "--server-key", str(server_key))
+    return start_rental(spawn, script, pub, rep, *keys, *extra)
 
 
 def test_key_files_are_laid_out_and_secrets_are_private(keys):
@@ -83,7 +73,7 @@ def test_a_rental_with_an_unknown_key_gets_nothing_in_and_nothing_out(
 
 def test_plain_text_peers_see_and_post_nothing(aggregator, spawn, keys):
     agg, pub, rep = aggregator("--keys", str(keys), "--json", "--timeout", "3", "-v")
-    plain = spawn("rental_service.py", "--pub", pub, "--rep", rep, "-v")
+    plain = start_rental(spawn, "rental_service.py", pub, rep, "-v")
     ctx = zmq.Context()
     try:
         listener = ctx.socket(zmq.SUB)
